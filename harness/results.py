@@ -1,0 +1,114 @@
+"""Run results on disk, and loading them back as one tidy pandas table.
+
+A run folder holds:
+
+- ``metrics.parquet``: one row per (epoch, split, metric): columns ``run_id``, ``epoch``,
+  ``split`` (train / train_clean / val / test), ``metric``, ``value``;
+- ``summary.json``: run id, status, flattened config, final metrics, wall time, device,
+  versions. Written last: a folder with a summary is a finished run;
+- ``.hydra/``: Hydra's own record of the composed config and overrides.
+
+Files are written to a temporary name and renamed, so a killed run never leaves half a
+file behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.errors import HarnessError
+
+METRICS_FILE = "metrics.parquet"
+SUMMARY_FILE = "summary.json"
+METRIC_COLUMNS = ["run_id", "epoch", "split", "metric", "value"]
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_run(run_dir: str | Path, metrics: pd.DataFrame, summary: dict[str, Any]) -> None:
+    """Write one run's metrics and then its summary, each atomically."""
+    run_dir = Path(run_dir)
+    _atomic_write(run_dir / METRICS_FILE, lambda p: metrics.to_parquet(p, index=False))
+
+    def dump(p: str) -> None:
+        with open(p, "w") as fh:
+            json.dump(summary, fh, indent=2, default=str)
+            fh.write("\n")
+
+    _atomic_write(run_dir / SUMMARY_FILE, dump)
+
+
+def run_dirs(path: str | Path) -> list[Path]:
+    """Every run folder at or below ``path`` (a folder holding ``summary.json``), sorted."""
+    path = Path(path)
+    if not path.exists():
+        raise HarnessError(f"{path} does not exist; give a run folder or a folder of runs "
+                           "(e.g. outputs/runs/<time> or outputs/sweeps/<time>).")
+    if (path / SUMMARY_FILE).is_file():
+        return [path]
+    found = sorted(p.parent for p in path.rglob(SUMMARY_FILE))
+    if not found:
+        raise HarnessError(f"no runs under {path}: no {SUMMARY_FILE} was found in it or "
+                           "its subfolders (a run writes one when it finishes).")
+    return found
+
+
+def read_summary(run_dir: Path) -> dict[str, Any]:
+    try:
+        with open(run_dir / SUMMARY_FILE) as fh:
+            return json.load(fh)
+    except (OSError, json.JSONDecodeError) as err:
+        raise HarnessError(f"cannot read {run_dir / SUMMARY_FILE}: {err}") from None
+
+
+def summary_row(summary: dict[str, Any]) -> dict[str, Any]:
+    """A summary as one flat row: meta fields, the config columns, ``final.<split>.<metric>``."""
+    row = {k: v for k, v in summary.items() if not isinstance(v, dict)}
+    row.update(summary.get("config", {}))
+    row.update({f"final.{k}": v for k, v in summary.get("final", {}).items()})
+    return row
+
+
+def summaries(path: str | Path) -> pd.DataFrame:
+    """One row per run under ``path``: run id, status, config columns, final metrics."""
+    return pd.DataFrame([summary_row(read_summary(d)) for d in run_dirs(path)])
+
+
+def load(path: str | Path) -> pd.DataFrame:
+    """All metric rows of the run(s) at or below ``path`` as one tidy DataFrame.
+
+    Each row is one (run, epoch, split, metric) with its value, plus the run's config
+    columns (``loss``, ``loss.delta``, ``data``, ``data.outlier_frac``, ``seed``, ...),
+    ``status`` and ``task``, so a ``groupby`` is all an analysis needs.
+    """
+    frames = []
+    for d in run_dirs(path):
+        summary = read_summary(d)
+        try:
+            metrics = pd.read_parquet(d / METRICS_FILE)
+        except FileNotFoundError:
+            continue  # a run that failed before its first epoch has a summary only
+        except Exception as err:  # pyarrow raises several types for a damaged file
+            raise HarnessError(f"cannot read {d / METRICS_FILE}: {err}") from None
+        meta = {k: summary.get(k) for k in ("status", "task", "loss_id")}
+        meta.update(summary.get("config", {}))
+        frames.append(metrics.assign(**{k: [v] * len(metrics) for k, v in meta.items()}))
+    if not frames:
+        return pd.DataFrame(columns=METRIC_COLUMNS)
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,163 @@
+"""One run: validate the config, build data, model, loss and optimiser, train, write results.
+
+:func:`run` is what ``python -m harness`` calls for each job; it also works without
+Hydra's command line (tests and notebooks compose a config and pass an output folder).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from hydra.utils import get_object
+from omegaconf import DictConfig, OmegaConf
+
+import harness
+import losses
+from harness import results
+from harness.config import flatten, validate
+from harness.errors import HarnessError
+from harness.seeding import derive_seeds
+from harness.train import FitResult, fit
+from losses import InvalidParameterError
+
+# config keys that change how a run looks, not what it computes: left out of the run id
+COSMETIC_KEYS = ("trainer.progress",)
+
+
+def call(node: DictConfig, **extra: Any) -> Any:
+    """Call a config node's ``_target_`` with its other keys plus ``extra``.
+
+    Unlike ``hydra.utils.instantiate`` this does not wrap the callee's exceptions, so a
+    :class:`HarnessError` raised by a builder reaches the user as its own one line.
+    """
+    kwargs = OmegaConf.to_container(node, resolve=True)
+    target = kwargs.pop("_target_")
+    return get_object(target)(**kwargs, **extra)
+
+
+def build_loss(cfg: DictConfig) -> losses.Loss:
+    params = OmegaConf.to_container(cfg.loss, resolve=True)
+    params.pop("_target_", None)
+    name = params.pop("name")
+    try:
+        return losses.get(name, **params)
+    except InvalidParameterError as err:
+        raise err.renamed(f"loss.{err.key}") from None
+
+
+def data_task(cfg: DictConfig) -> str:
+    """The task of the configured data set, known before any data is generated."""
+    return get_object(cfg.data._target_).task
+
+
+def check_fit(loss: losses.Loss, task: str, data_name: str) -> None:
+    if loss.task != task:
+        raise HarnessError(
+            f"loss '{loss.name}' is a {loss.task} loss and does not fit data '{data_name}' "
+            f"({task}); losses for {task}: {', '.join(losses.available(task))}.")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise HarnessError(f"trainer.device=cuda but CUDA is not available to torch "
+                           f"{torch.__version__}; use trainer.device=auto or cpu.")
+    return torch.device(name)
+
+
+def run_id(flat: dict[str, Any]) -> str:
+    """Deterministic id of a run: a hash of its flattened config and the harness version."""
+    keep = {k: v for k, v in flat.items() if k not in COSMETIC_KEYS}
+    blob = json.dumps({"config": keep, "version": harness.__version__}, sort_keys=True,
+                      default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def summary_table(rows: list[tuple[int, str, str, float]], epoch: int) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=["epoch", "split", "metric", "value"])
+    last = df[(df.epoch == epoch) & (df.metric != "elapsed_s")]
+    table = last.pivot(index="split", columns="metric", values="value")
+    order = [s for s in ("train", "train_clean", "val", "test") if s in table.index]
+    cols = ["objective"] + [c for c in table.columns if c != "objective"]
+    return table.loc[order, cols]
+
+
+def run(cfg: DictConfig, out_dir: str | Path, choices: dict[str, str] | None = None,
+        echo: bool = True) -> dict[str, Any]:
+    """Train one configuration and write its results to ``out_dir``; return the summary."""
+    started = dt.datetime.now(dt.timezone.utc)
+    t0 = time.perf_counter()
+    validate(cfg)
+    choices = choices or {}
+    loss = build_loss(cfg)
+    task = data_task(cfg)
+    data_name = choices.get("data", str(cfg.data._target_).rsplit(".", 1)[-1])
+    check_fit(loss, task, data_name)
+    device = resolve_device(cfg.trainer.device)
+
+    flat = flatten(cfg, choices)
+    flat["loss"] = loss.name
+    rid = run_id(flat)
+    seeds = derive_seeds(int(cfg.seed))
+    data = call(cfg.data, seeds=seeds)
+    torch.manual_seed(seeds["init"])  # model initialisation draws from the global RNG
+    model = call(cfg.model, in_features=data.n_features, out_features=data.n_outputs).to(device)
+    optimizer = call(cfg.optim, params=model.parameters())
+
+    result = FitResult()
+    summary: dict[str, Any] = {
+        "run_id": rid, "status": "running", "task": task, "loss_id": loss.id,
+        "config": flat, "data_info": data.info, "device": str(device),
+        "torch_version": torch.__version__, "harness_version": harness.__version__,
+        "python_version": platform.python_version(), "started_at": started.isoformat(),
+    }
+    error: BaseException | None = None
+    try:
+        fit(model, loss, optimizer, data, device, epochs=cfg.trainer.epochs,
+            batch_size=cfg.trainer.batch_size, shuffle_seed=seeds["shuffle"],
+            progress=cfg.trainer.progress, desc=f"{loss.id} | {data_name}", result=result)
+        summary["status"] = result.status
+    except KeyboardInterrupt as err:  # keep what was computed, then stop as asked
+        summary["status"], summary["error"], error = "interrupted", "KeyboardInterrupt", err
+    except Exception as err:
+        summary["status"], error = "failed", err
+        summary["error"] = f"{type(err).__name__}: {err}".splitlines()[0]
+
+    last = max((r[0] for r in result.rows), default=0)
+    summary.update({
+        "epochs_run": result.epochs_run, "diverged_epoch": result.diverged_epoch,
+        "final": {f"{s}.{m}": v for e, s, m, v in result.rows if e == last},
+        "train_time_s": result.train_seconds,
+        "wall_time_s": time.perf_counter() - t0,
+        "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+    })
+    metrics = pd.DataFrame([(rid, *r) for r in result.rows], columns=results.METRIC_COLUMNS)
+    results.write_run(out_dir, metrics, summary)
+    if error is not None:
+        raise error
+    if echo:
+        print_summary(summary, result, out_dir)
+    return summary
+
+
+def print_summary(summary: dict[str, Any], result: FitResult, out_dir: str | Path) -> None:
+    c = summary["config"]
+    status = summary["status"]
+    if result.diverged_epoch:
+        status += f" at epoch {result.diverged_epoch}"
+    print(f"\n{summary['loss_id']} on {c['data']} ({summary['task']}) | model {c['model']} | "
+          f"optim {c['optim']} lr={c.get('optim.lr')} | seed {c['seed']} | "
+          f"{result.epochs_run} epochs, {status}")
+    if result.rows:
+        print(summary_table(result.rows, result.epochs_run).to_string(float_format="%.4f"))
+    print(f"train {result.train_seconds:.2f} s, wall {summary['wall_time_s']:.2f} s "
+          f"on {summary['device']}; results: {out_dir}")
