@@ -161,10 +161,11 @@ def validate(cfg: DictConfig) -> None:
     """Check every ranged/choice field of the composed config; raise on the first bad one."""
     _check_node("", cfg)
     for group in GROUPS:
-        _check_node(f"{group}.", cfg[group])
+        owner = str(cfg.loss.name) if group == "loss" else ""
+        _check_node(f"{group}.", cfg[group], owner)
 
 
-def _check_node(prefix: str, node: DictConfig) -> None:
+def _check_node(prefix: str, node: DictConfig, owner: str = "") -> None:
     schema = OmegaConf.get_type(node)
     if not is_dataclass(schema):
         return
@@ -174,7 +175,7 @@ def _check_node(prefix: str, node: DictConfig) -> None:
             continue
         value = node[f.name]
         for item in (value if f.metadata.get("each") else [value]):
-            check.check(prefix + f.name, item)
+            check.check(prefix + f.name, item, owner)
 
 
 def _plain(value: Any) -> Any:

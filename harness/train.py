@@ -24,14 +24,16 @@ EVAL_CHUNK = 65536  # rows per forward pass when evaluating a large split
 
 @dataclass
 class FitResult:
-    rows: list[tuple[int, str, str, float]] = field(default_factory=list)  # epoch, split, metric, value
+    # (epoch, split, metric, value), in the order they were measured
+    rows: list[tuple[int, str, str, float]] = field(default_factory=list)
     status: str = "completed"  # or "diverged"
     epochs_run: int = 0
     diverged_epoch: int | None = None
     train_seconds: float = 0.0
 
 
-def eval_splits(data: Dataset, device: torch.device) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+def eval_splits(data: Dataset,
+                device: torch.device) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Split name -> (X, y) on the device. ``train`` has the targets the model trains on
     (corrupted, if corruption is on); ``train_clean`` the same inputs with clean targets."""
     out = {}

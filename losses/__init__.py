@@ -1,6 +1,6 @@
 """The loss registry.
 
->>> import losses
+>>> import losses, torch
 >>> losses.available("regression")
 ['huber', 'mae', 'mse', 'pseudo_huber']
 >>> loss = losses.get("huber", delta=1.0)

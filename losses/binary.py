@@ -36,4 +36,4 @@ def bce(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     evaluated, so large scores neither overflow nor give ``log(0)``).
     Reference: ``sklearn.metrics.log_loss``; ``torch.nn.BCEWithLogitsLoss``.
     """
-    return F.binary_cross_entropy_with_logits(pred, target, reduction="none")
+    return F.binary_cross_entropy_with_logits(pred, target.to(pred.dtype), reduction="none")

@@ -12,7 +12,8 @@ def target_log_prob(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """``sum_c q_c log softmax(z)_c``: for indices, the log-probability of the true class."""
     logp = torch.log_softmax(logits, dim=-1)
     if target.is_floating_point():
-        return (target * logp).sum(dim=-1)
+        # 0 * log(0) counts as 0, so a masked (-inf) logit with no target mass is fine
+        return torch.where(target == 0, 0.0, target * logp).sum(dim=-1)
     return logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
 
 

@@ -4,7 +4,7 @@ Both the loss registry and the harness's config schemas declare their numeric pa
 with an :class:`Interval` written the way a textbook does (``"(0, inf)"``, ``"[0, 1)"``),
 so every out-of-range value anywhere gets the same one-line message::
 
-    The 'delta' parameter of huber must be a float in the range (0, inf). Got -1.0 instead.
+    The 'delta' parameter of huber must be a float in the range (0, inf). Got -1 instead.
 """
 
 from __future__ import annotations

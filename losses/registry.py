@@ -45,7 +45,10 @@ TARGETS = {
 
 
 class LossError(ValueError):
-    """A user-facing error about a loss: unknown name, bad parameter, wrong task."""
+    """A user-facing error about a loss: unknown name or parameter, shapes that do not fit.
+
+    A parameter *value* out of range raises :class:`losses.InvalidParameterError` (a
+    ``ValueError``, shared with the harness's config checks)."""
 
 
 class UnknownLossError(LossError):

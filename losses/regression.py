@@ -7,7 +7,8 @@ import torch
 from losses.params import Param
 from losses.registry import register
 
-DELTA = Param("delta", 1.0, "(0, inf)", "residual size where the loss turns from quadratic to linear")
+DELTA = Param("delta", 1.0, "(0, inf)",
+              "residual size where the loss turns from quadratic to linear")
 
 
 @register("mse", task="regression", aliases=("l2",))
@@ -58,5 +59,7 @@ def pseudo_huber(pred: torch.Tensor, target: torch.Tensor, *, delta: float) -> t
     Reference: Charbonnier et al., 1994; Hartley & Zisserman, "Multiple View Geometry",
     2003, A6.8; ``scipy.special.pseudo_huber``.
     """
-    r = (pred - target) / delta
-    return delta * delta * (torch.sqrt(1.0 + r.square()) - 1.0)
+    # sqrt(1 + a^2) - 1 == a^2 / (sqrt(1 + a^2) + 1): no cancellation for small a, and
+    # written as a * (a / ...) so a large a does not overflow a^2
+    a = ((pred - target) / delta).abs()
+    return delta * delta * a * (a / (torch.hypot(torch.ones_like(a), a) + 1.0))

@@ -1,0 +1,79 @@
+"""The real command line, in a subprocess, on tiny data."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness import results
+from tests.conftest import TINY, run_cli
+
+
+@pytest.mark.parametrize("args, metric", [
+    (["loss=huber", "data=outliers"], "rmse"),
+    (["loss=hinge", "data=binary", "model=linear"], "accuracy"),
+    (["loss=ce", "data=multiclass", "optim=sgd"], "macro_f1"),
+])
+def test_one_run_per_task_kind(tmp_path, args, metric):
+    out = tmp_path / "run"
+    proc = run_cli(*args, *TINY, f"hydra.run.dir={out}")
+    assert proc.returncode == 0, proc.stderr
+    assert "completed" in proc.stdout and metric in proc.stdout and "test" in proc.stdout
+    assert (out / ".hydra" / "config.yaml").is_file()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "completed" and f"test.{metric}" in summary["final"]
+    df = results.load(out)
+    assert set(df.split) == {"train", "train_clean", "val", "test"} and df.epoch.max() == 2
+
+
+def test_multirun_writes_one_folder_per_job(tmp_path):
+    proc = run_cli("-m", "loss=mse,mae", *TINY, f"hydra.sweep.dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr
+    df = results.summaries(tmp_path)
+    assert sorted(df.loss) == ["mae", "mse"]
+
+
+BAD = [
+    (["loss=hinge", "data=outliers"],
+     "error: loss 'hinge' is a binary loss and does not fit data 'outliers' (regression); "
+     "losses for regression: huber, mae, mse, pseudo_huber."),
+    (["loss=huber", "loss.delta=-1"],
+     "error: The 'loss.delta' parameter of huber must be a float in the range (0, inf). "
+     "Got -1.0 instead."),
+    (["data.outlier_frac=1.5"],
+     "error: The 'data.outlier_frac' parameter must be a float in the range [0, 1]. "
+     "Got 1.5 instead."),
+    (["trainer.batch_size=0"],
+     "error: The 'trainer.batch_size' parameter must be an int in the range [1, inf). "
+     "Got 0 instead."),
+    (["trainer.device=cuda"] , "error: trainer.device=cuda but CUDA is not available"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_is_one_line_and_nonzero(tmp_path, args, message):
+    import torch
+
+    if args == ["trainer.device=cuda"] and torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    out = tmp_path / "run"
+    proc = run_cli(*args, *TINY, f"hydra.run.dir={out}")
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), proc.stderr
+    assert not (out / "summary.json").exists()  # stopped before training
+
+
+def test_unknown_group_option_lists_the_options(tmp_path):
+    proc = run_cli("loss=hubr", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "Could not find 'loss/hubr'" in proc.stderr and "pseudo_huber" in proc.stderr
+
+
+def test_help_shows_examples_and_groups():
+    proc = run_cli("--help")
+    assert proc.returncode == 0
+    assert "python -m harness loss=huber data=outliers" in proc.stdout
+    assert "loss: " in proc.stdout or "loss:" in proc.stdout

@@ -1,0 +1,73 @@
+"""harness.results: loading one run, a folder of runs, and saying what is wrong."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from harness import results
+from harness.errors import HarnessError
+from harness.run import run
+from tests.conftest import TINY, make_cfg
+
+CHOICES = {"data": "outliers", "model": "mlp", "loss": "mse", "optim": "adam",
+           "trainer": "default"}
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sweep")
+    for i, loss in enumerate(["mse", "huber"]):
+        run(make_cfg(f"loss={loss}", *TINY), root / str(i), {**CHOICES, "loss": loss},
+            echo=False)
+    return root
+
+
+def test_load_one_run(sweep):
+    df = results.load(sweep / "0")
+    assert set(df.loss) == {"mse"} and df.run_id.nunique() == 1
+    assert {"epoch", "split", "metric", "value", "status", "seed", "data.outlier_frac"} <= set(df)
+
+
+def test_load_a_folder_of_runs_is_one_groupby_ready_table(sweep):
+    df = results.load(sweep)
+    assert set(df.loss) == {"mse", "huber"} and df.run_id.nunique() == 2
+    final = df[(df.split == "test") & (df.metric == "rmse") & (df.epoch == 2)]
+    by_loss = final.groupby("loss").value.mean()
+    assert set(by_loss.index) == {"mse", "huber"}
+    assert df["loss.delta"].isna().sum() > 0  # mse rows have no delta column value
+
+
+def test_summaries_one_row_per_run(sweep):
+    s = results.summaries(sweep)
+    assert len(s) == 2 and s.run_id.is_unique
+    assert {"final.test.rmse", "loss", "status", "wall_time_s"} <= set(s)
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(HarnessError, match="does not exist"):
+        results.load(tmp_path / "nope")
+
+
+def test_folder_without_runs(tmp_path):
+    with pytest.raises(HarnessError, match="no runs under"):
+        results.load(tmp_path)
+
+
+def test_corrupt_files_are_named(tmp_path, sweep):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(sweep / "0", bad)
+    (bad / "metrics.parquet").write_bytes(b"not parquet")
+    with pytest.raises(HarnessError, match="cannot read .*metrics.parquet"):
+        results.load(bad)
+    (bad / "summary.json").write_text("{truncated")
+    with pytest.raises(HarnessError, match="cannot read .*summary.json"):
+        results.load(bad)
+
+
+def test_atomic_write_leaves_no_temp_files(sweep):
+    leftovers = [p.name for p in (sweep / "0").iterdir() if p.name.startswith(".")]
+    assert leftovers == [] or leftovers == [".hydra"]
+    assert isinstance(pd.read_parquet(sweep / "0" / results.METRICS_FILE), pd.DataFrame)
