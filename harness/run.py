@@ -109,6 +109,12 @@ def run(cfg: DictConfig, out_dir: str | Path, choices: dict[str, str] | None = N
     rid = run_id(flat)
     seeds = derive_seeds(int(cfg.seed))
     data = call(cfg.data, seeds=seeds)
+    for split, target in {**data.y, "train_clean": data.y_train_clean}.items():
+        try:
+            loss.check_target(target, data.n_classes)
+        except losses.LossError as err:
+            raise HarnessError(f"data '{data_name}' ({split} split) does not fit loss "
+                               f"'{loss.name}': {err}") from None
     torch.manual_seed(seeds["init"])  # model initialisation draws from the global RNG
     model = call(cfg.model, in_features=data.n_features, out_features=data.n_outputs).to(device)
     optimizer = call(cfg.optim, params=model.parameters())

@@ -168,6 +168,23 @@ def check_shapes(s: LossSpec, pred: torch.Tensor, target: torch.Tensor) -> None:
         raise _shape_error(s, pred, target)
 
 
+def check_target_values(s: LossSpec, target: torch.Tensor, n_classes: int | None) -> None:
+    """Value checks of a task's canonical target encoding (see :meth:`Loss.check_target`)."""
+    if s.task == "binary":
+        bad = ~((target == 0) | (target == 1))
+        if bool(bad.any()):
+            raise LossError(f"{s.name} needs binary targets in {{0, 1}}; got "
+                            f"{target[bad].flatten()[0].item()!r}.")
+    elif s.task == "multiclass" and not target.is_floating_point():
+        lo, hi = int(target.min()), int(target.max())
+        if lo < 0 or (n_classes is not None and hi >= n_classes):
+            raise LossError(f"{s.name} needs class indices in [0, {n_classes}); got "
+                            f"{lo if lo < 0 else hi}.")
+    elif s.task == "multiclass" and bool((target < 0).any()):
+        raise LossError(f"{s.name} needs a probability target (non-negative); got "
+                        f"{target.min().item()!r}.")
+
+
 class Loss:
     """A configured loss: ``loss(pred, target)`` is the mean loss, a 0-dim tensor."""
 
@@ -190,6 +207,15 @@ class Loss:
             return self.name
         inner = ",".join(f"{k}={v!r}" for k, v in sorted(self.params.items()))
         return f"{self.name}[{inner}]"
+
+    def check_target(self, target: torch.Tensor, n_classes: int | None = None) -> None:
+        """Raise :class:`LossError` unless ``target`` holds values this loss accepts.
+
+        The runner calls this once per data split before training (it costs a host sync,
+        so ``__call__`` does not): binary labels must be 0 or 1, class indices lie in
+        ``[0, n_classes)``, probability targets are non-negative.
+        """
+        check_target_values(self.spec, target, n_classes)
 
     def unreduced(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The per-sample loss, shape ``target.shape`` (``pred.shape[:-1]`` for multiclass)."""
