@@ -8,12 +8,18 @@ A run folder holds:
   versions. Written last: a folder with a summary is a finished run;
 - ``.hydra/``: Hydra's own record of the composed config and overrides.
 
+A sweep folder also gets ``results.parquet`` when its multirun ends: :func:`load`'s table
+of every run in it, with a fingerprint of the run summaries it was built from. ``load``
+reads it only while the fingerprint still matches the folder, and otherwise builds the
+same table from the per-run files.
+
 Files are written to a temporary name and renamed, so a killed run never leaves half a
 file behind.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -21,11 +27,15 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from harness.errors import HarnessError
 
 METRICS_FILE = "metrics.parquet"
 SUMMARY_FILE = "summary.json"
+MERGED_FILE = "results.parquet"
+FINGERPRINT_KEY = b"harness.fingerprint"
 METRIC_COLUMNS = ["run_id", "epoch", "split", "metric", "value"]
 
 
@@ -90,16 +100,49 @@ def summaries(path: str | Path) -> pd.DataFrame:
     return pd.DataFrame([summary_row(read_summary(d)) for d in run_dirs(path)])
 
 
+def _fingerprint(root: Path, dirs: list[Path], summaries: list[dict[str, Any]]) -> str:
+    keys = sorted((str(d.relative_to(root)), s.get("run_id"), s.get("status"),
+                   s.get("finished_at")) for d, s in zip(dirs, summaries, strict=True))
+    return hashlib.sha256(json.dumps(keys, default=str).encode()).hexdigest()
+
+
 def load(path: str | Path) -> pd.DataFrame:
     """All metric rows of the run(s) at or below ``path`` as one tidy DataFrame.
 
     Each row is one (run, epoch, split, metric) with its value, plus the run's config
     columns (``loss``, ``loss.delta``, ``data``, ``data.outlier_frac``, ``seed``, ...),
-    ``status`` and ``task``, so a ``groupby`` is all an analysis needs.
+    ``status``, ``task`` and ``loss_id``, so a ``groupby`` is all an analysis needs.
+    Runs that failed before their first epoch have no rows (see :func:`summaries`).
     """
+    return _load(Path(path))[0]
+
+
+def merge(sweep_dir: str | Path) -> pd.DataFrame:
+    """Write :func:`load`'s table of ``sweep_dir`` to ``sweep_dir/results.parquet``
+    (atomically, with its fingerprint) and return it."""
+    sweep_dir = Path(sweep_dir)
+    table, fingerprint = _load(sweep_dir, use_merged=False)
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}),
+                                           FINGERPRINT_KEY: fingerprint.encode()})
+    _atomic_write(sweep_dir / MERGED_FILE, lambda p: pq.write_table(arrow, p))
+    return table
+
+
+def _load(path: Path, use_merged: bool = True) -> tuple[pd.DataFrame, str]:
+    dirs = run_dirs(path)
+    summaries_ = [read_summary(d) for d in dirs]
+    fingerprint = _fingerprint(path, dirs, summaries_)
+    merged = path / MERGED_FILE
+    if use_merged and merged.is_file():
+        try:
+            meta = pq.read_schema(merged).metadata or {}
+            if meta.get(FINGERPRINT_KEY) == fingerprint.encode():
+                return pd.read_parquet(merged), fingerprint
+        except Exception:  # a damaged merged file: fall back to the per-run files
+            pass
     frames = []
-    for d in run_dirs(path):
-        summary = read_summary(d)
+    for d, summary in zip(dirs, summaries_, strict=True):
         try:
             metrics = pd.read_parquet(d / METRICS_FILE)
         except FileNotFoundError:
@@ -110,5 +153,5 @@ def load(path: str | Path) -> pd.DataFrame:
         meta.update(summary.get("config", {}))
         frames.append(metrics.assign(**{k: [v] * len(metrics) for k, v in meta.items()}))
     if not frames:
-        return pd.DataFrame(columns=METRIC_COLUMNS)
-    return pd.concat(frames, ignore_index=True)
+        return pd.DataFrame(columns=METRIC_COLUMNS), fingerprint
+    return pd.concat(frames, ignore_index=True), fingerprint

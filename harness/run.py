@@ -28,7 +28,8 @@ from harness.seeding import derive_seeds
 from harness.train import FitResult, fit
 from losses import InvalidParameterError
 
-# config keys that change how a run looks, not what it computes: left out of the run id
+# config keys that change how a run looks or is scheduled, not what it computes: left out
+# of the run id (and of sweep folder names, see conf/config.yaml)
 COSMETIC_KEYS = ("trainer.progress",)
 
 
@@ -65,13 +66,26 @@ def check_fit(loss: losses.Loss, task: str, data_name: str) -> None:
             f"({task}); losses for {task}: {', '.join(losses.available(task))}.")
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def resolve_device(name: str, slot: int | None = None) -> torch.device:
+    """``auto`` picks CUDA when present. ``slot`` (a parallel job's number) spreads
+    parallel jobs over the visible GPUs, one GPU each in turn."""
     if name == "cuda" and not torch.cuda.is_available():
         raise HarnessError(f"trainer.device=cuda but CUDA is not available to torch "
                            f"{torch.__version__}; use trainer.device=auto or cpu.")
-    return torch.device(name)
+    if name == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    index = 0 if slot is None else slot % torch.cuda.device_count()
+    return torch.device("cuda", index)
+
+
+def identity(cfg: DictConfig, choices: dict[str, str]) -> tuple[dict[str, Any], str]:
+    """The flattened config (with the canonical loss name) and the run id it gives."""
+    flat = flatten(cfg, choices)
+    try:
+        flat["loss"] = losses.spec(cfg.loss.name).name
+    except losses.LossError:
+        flat["loss"] = str(cfg.loss.name)  # unknown: the run fails, its id stays defined
+    return flat, run_id(flat)
 
 
 def run_id(flat: dict[str, Any]) -> str:
@@ -91,10 +105,33 @@ def summary_table(rows: list[tuple[int, str, str, float]], epoch: int) -> pd.Dat
     return table.loc[order, cols]
 
 
+def base_summary(cfg: DictConfig, choices: dict[str, str]) -> dict[str, Any]:
+    flat, rid = identity(cfg, choices)
+    return {"run_id": rid, "status": "running", "config": flat,
+            "harness_version": harness.__version__, "torch_version": torch.__version__,
+            "python_version": platform.python_version(),
+            "started_at": dt.datetime.now(dt.timezone.utc).isoformat()}
+
+
+def write_failed(cfg: DictConfig, out_dir: str | Path, choices: dict[str, str],
+                 err: BaseException) -> dict[str, Any]:
+    """Record a run that failed before training: its config, status and one-line error."""
+    summary = base_summary(cfg, choices or {})
+    summary.update(status="failed", error=f"{type(err).__name__}: {err}".splitlines()[0],
+                   final={}, finished_at=dt.datetime.now(dt.timezone.utc).isoformat())
+    empty = pd.DataFrame(columns=results.METRIC_COLUMNS)
+    results.write_run(out_dir, empty, summary)
+    return summary
+
+
 def run(cfg: DictConfig, out_dir: str | Path, choices: dict[str, str] | None = None,
-        echo: bool = True) -> dict[str, Any]:
-    """Train one configuration and write its results to ``out_dir``; return the summary."""
-    started = dt.datetime.now(dt.timezone.utc)
+        echo: bool = True, progress: bool | None = None,
+        device_slot: int | None = None) -> dict[str, Any]:
+    """Train one configuration and write its results to ``out_dir``; return the summary.
+
+    ``progress`` overrides ``trainer.progress``; ``device_slot`` picks the GPU of a
+    parallel job (see :func:`resolve_device`).
+    """
     t0 = time.perf_counter()
     validate(cfg)
     choices = choices or {}
@@ -102,11 +139,8 @@ def run(cfg: DictConfig, out_dir: str | Path, choices: dict[str, str] | None = N
     task = data_task(cfg)
     data_name = choices.get("data", str(cfg.data._target_).rsplit(".", 1)[-1])
     check_fit(loss, task, data_name)
-    device = resolve_device(cfg.trainer.device)
-
-    flat = flatten(cfg, choices)
-    flat["loss"] = loss.name
-    rid = run_id(flat)
+    device = resolve_device(cfg.trainer.device, device_slot)
+    summary = base_summary(cfg, choices)
     seeds = derive_seeds(int(cfg.seed))
     data = call(cfg.data, seeds=seeds)
     for split, target in {**data.y, "train_clean": data.y_train_clean}.items():
@@ -120,17 +154,13 @@ def run(cfg: DictConfig, out_dir: str | Path, choices: dict[str, str] | None = N
     optimizer = call(cfg.optim, params=model.parameters())
 
     result = FitResult()
-    summary: dict[str, Any] = {
-        "run_id": rid, "status": "running", "task": task, "loss_id": loss.id,
-        "config": flat, "data_info": data.info, "device": str(device),
-        "torch_version": torch.__version__, "harness_version": harness.__version__,
-        "python_version": platform.python_version(), "started_at": started.isoformat(),
-    }
+    summary.update(task=task, loss_id=loss.id, data_info=data.info, device=str(device))
     error: BaseException | None = None
     try:
         fit(model, loss, optimizer, data, device, epochs=cfg.trainer.epochs,
             batch_size=cfg.trainer.batch_size, shuffle_seed=seeds["shuffle"],
-            progress=cfg.trainer.progress, desc=f"{loss.id} | {data_name}", result=result)
+            progress=cfg.trainer.progress if progress is None else progress,
+            desc=f"{loss.id} | {data_name}", result=result)
         summary["status"] = result.status
     except KeyboardInterrupt as err:  # keep what was computed, then stop as asked
         summary["status"], summary["error"], error = "interrupted", "KeyboardInterrupt", err
@@ -146,7 +176,8 @@ def run(cfg: DictConfig, out_dir: str | Path, choices: dict[str, str] | None = N
         "wall_time_s": time.perf_counter() - t0,
         "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
     })
-    metrics = pd.DataFrame([(rid, *r) for r in result.rows], columns=results.METRIC_COLUMNS)
+    metrics = pd.DataFrame([(summary["run_id"], *r) for r in result.rows],
+                           columns=results.METRIC_COLUMNS)
     results.write_run(out_dir, metrics, summary)
     if error is not None:
         raise error

@@ -1,0 +1,118 @@
+"""Sweeps: resume, progress, and one results table per sweep folder.
+
+- :func:`plan` splits a sweep's jobs into those already finished in the sweep folder
+  (a ``summary.json`` with the same run id and status ``completed`` or ``diverged``) and
+  those to run (new, failed, or never finished). The harness sweeper
+  (``hydra_plugins/harness_sweeper``) launches only the latter.
+- :func:`record_progress` is called by each job when it ends and logs ``[k/N] ...``;
+  it works under parallel launchers because it counts lines of a shared append-only file.
+- :class:`SweepCallback` merges every run of the sweep folder into ``results.parquet``
+  when the multirun ends, prints one closing line, and exits non-zero if any run failed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from harness import results
+
+log = logging.getLogger("harness")
+
+KEEP = ("completed", "diverged")  # finished results a re-run does not redo
+MANIFEST = "sweep.json"
+PROGRESS = ".progress"
+
+
+def finished_runs(sweep_dir: str | Path) -> dict[str, str]:
+    """run id -> status, for every readable summary under ``sweep_dir``."""
+    found: dict[str, str] = {}
+    for summary_path in Path(sweep_dir).rglob(results.SUMMARY_FILE):
+        try:
+            s = json.loads(summary_path.read_text())
+            found[s["run_id"]] = s["status"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # unreadable: that run is redone
+    return found
+
+
+def plan(jobs: Sequence[Sequence[str]], compose: Callable[[list[str]], DictConfig],
+         sweep_dir: str | Path, rerun: bool = False) -> tuple[list[list[str]], list[list[str]]]:
+    """(to run, already done) among ``jobs`` (each a list of overrides)."""
+    from harness.run import identity  # torch-heavy; only when a sweep starts
+
+    finished = {} if rerun else finished_runs(sweep_dir)
+    todo, done = [], []
+    for job in jobs:
+        cfg = compose(list(job))
+        _, rid = identity(cfg, dict(cfg.hydra.runtime.choices))
+        (done if finished.get(rid) in KEEP else todo).append(list(job))
+    return todo, done
+
+
+def write_manifest(sweep_dir: str | Path, total: int, done: int, to_run: int) -> None:
+    sweep_dir = Path(sweep_dir)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    (sweep_dir / MANIFEST).write_text(json.dumps(
+        {"total": total, "done_before": done, "to_run": to_run}, indent=2) + "\n")
+    (sweep_dir / PROGRESS).write_text("")
+
+
+def headline(summary: dict[str, Any]) -> str:
+    """``completed, test.rmse=0.8679`` (the task's first metric on the clean test split)."""
+    from harness.metrics import METRICS
+
+    status = summary.get("status", "?")
+    if status == "failed":
+        return f"failed: {summary.get('error', '')}"
+    if summary.get("diverged_epoch"):
+        status += f" at epoch {summary['diverged_epoch']}"
+    metric = METRICS.get(summary.get("task", ""), ("objective",))[0]
+    value = summary.get("final", {}).get(f"test.{metric}")
+    return status if value is None else f"{status}, test.{metric}={value:.4g}"
+
+
+def record_progress(sweep_dir: str | Path, name: str, summary: dict[str, Any]) -> None:
+    """Log ``[k/N] <job>: <status>, <metric>`` for a job that just ended."""
+    sweep_dir = Path(sweep_dir)
+    line = f"{name}\t{summary.get('status')}\n"
+    fd = os.open(sweep_dir / PROGRESS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())  # one small O_APPEND write: lines never interleave
+    finally:
+        os.close(fd)
+    try:
+        manifest = json.loads((sweep_dir / MANIFEST).read_text())
+        count = manifest["done_before"] + len((sweep_dir / PROGRESS).read_text().splitlines())
+        where = f"[{count}/{manifest['total']}]"
+    except (OSError, ValueError, KeyError):
+        where = "[?]"  # a sweeper that writes no manifest (e.g. Optuna's)
+    log.info("%s %s: %s", where, name, headline(summary))
+
+
+class SweepCallback(Callback):
+    """At the end of a multirun: merge the sweep folder, count, and set the exit code."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        try:
+            table = results.merge(sweep_dir)
+        except results.HarnessError as err:  # e.g. every job was skipped and none exist
+            print(f"error: {err}")
+            raise SystemExit(1) from None
+        statuses = Counter(results.summaries(sweep_dir).status)
+        total = sum(statuses.values())
+        parts = ", ".join(f"{statuses[s]} {s}" for s in ("completed", "diverged", "failed",
+                                                         "interrupted") if statuses[s])
+        print(f"{total} runs: {parts}; {table.run_id.nunique()} with metrics in "
+              f"{sweep_dir / results.MERGED_FILE}")
+        if statuses["failed"] or statuses["interrupted"]:
+            raise SystemExit(1)

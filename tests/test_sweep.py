@@ -1,0 +1,135 @@
+"""Sweeps through the real CLI: merged table, resume, failure isolation, launchers."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from harness import results
+from harness.cli import MAX_DIRNAME, job_dirname
+from tests.conftest import TINY, run_cli
+
+GRID = ["loss=mse,mae", "seed=0,1", "data.outlier_frac=0,0.2"]
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    root = tmp_path_factory.mktemp("grid")
+    proc = run_cli("-m", *GRID, *TINY, f"hydra.sweep.dir={root}")
+    assert proc.returncode == 0, proc.stderr
+    return root, proc
+
+
+def summaries_bytes(root):
+    return {p.parent.name: p.read_bytes() for p in root.rglob("summary.json")}
+
+
+def test_grid_gives_one_table_of_eight_runs(sweep):
+    root, proc = sweep
+    assert "8 jobs: 0 done, 8 to run" in proc.stdout + proc.stderr
+    assert "8 runs: 8 completed" in proc.stdout
+    merged = pd.read_parquet(root / "results.parquet")
+    assert merged.run_id.nunique() == 8
+    assert {"run_id", "epoch", "split", "metric", "value", "status", "loss",
+            "data.outlier_frac", "seed", "optim.lr"} <= set(merged.columns)
+    grid = merged[["loss", "seed", "data.outlier_frac"]].drop_duplicates()
+    assert len(grid) == 8
+    # load() gives the same table from the merged file and from the per-run files
+    from_runs = results._load(root, use_merged=False)[0]
+    pd.testing.assert_frame_equal(results.load(root), from_runs)
+    pd.testing.assert_frame_equal(merged, from_runs)
+
+
+def test_job_folders_are_named_by_their_overrides(sweep):
+    root, _ = sweep
+    names = sorted(p.parent.name for p in root.rglob("summary.json"))
+    assert "data.n_samples=200,data.outlier_frac=0.2,loss=mae,seed=1,trainer.epochs=2" in names
+
+
+def test_rerun_skips_finished_runs_and_redoes_a_missing_one(sweep):
+    root, _ = sweep
+    before = summaries_bytes(root)
+    again = run_cli("-m", *GRID, *TINY, f"hydra.sweep.dir={root}")
+    assert again.returncode == 0, again.stderr
+    assert "8 jobs: 8 done, 0 to run" in again.stdout + again.stderr
+    assert summaries_bytes(root) == before  # nothing was trained or rewritten
+
+    victim = next(iter(sorted(before)))
+    (root / victim / "summary.json").unlink()
+    third = run_cli("-m", *GRID, *TINY, f"hydra.sweep.dir={root}")
+    assert "8 jobs: 7 done, 1 to run" in third.stdout + third.stderr
+    after = summaries_bytes(root)
+    assert set(after) == set(before)
+    assert {k for k in before if before[k] != after[k]} == {victim}
+    assert results.load(root).run_id.nunique() == 8
+
+
+def test_rerun_flag_forces_every_job(tmp_path):
+    args = ["-m", "loss=mse", *TINY, f"hydra.sweep.dir={tmp_path}"]
+    assert run_cli(*args).returncode == 0
+    forced = run_cli(*args, "hydra.sweeper.rerun=true")
+    assert "1 jobs: 0 done, 1 to run" in forced.stdout + forced.stderr
+
+
+def test_diverged_and_failed_runs_do_not_stop_the_sweep(tmp_path):
+    proc = run_cli("-m", "loss=mse,hinge", "optim=sgd", "optim.lr=0.01,1e6", *TINY,
+                   f"hydra.sweep.dir={tmp_path}")
+    assert proc.returncode == 1  # failures make the sweep fail, after every job ran
+    assert proc.stdout.strip().splitlines()[-1].startswith("4 runs: 1 completed, 1 diverged, "
+                                                           "2 failed")
+    s = results.summaries(tmp_path).set_index(["loss", "optim.lr"])
+    assert s.loc[("mse", 0.01), "status"] == "completed"
+    assert s.loc[("mse", 1e6), "status"] == "diverged"
+    assert s.loc[("mse", 1e6), "diverged_epoch"] >= 1
+    failed = s.loc[("hinge", 0.01)]
+    assert failed.status == "failed" and "does not fit data 'outliers'" in failed.error
+    # a failed run is redone on the next attempt, finished ones are not
+    again = run_cli("-m", "loss=mse,hinge", "optim=sgd", "optim.lr=0.01,1e6", *TINY,
+                    f"hydra.sweep.dir={tmp_path}")
+    assert "4 jobs: 2 done, 2 to run" in again.stdout + again.stderr
+
+
+@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
+def test_parallel_launchers_give_the_same_table(sweep, tmp_path, launcher):
+    root, _ = sweep
+    proc = run_cli("-m", "loss=mse,mae", "seed=1", "data.outlier_frac=0.2", *TINY,
+                   f"hydra/launcher={launcher}", f"hydra.sweep.dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr
+    keys = ["run_id", "epoch", "split", "metric"]
+
+    def table(df):
+        df = df[df.metric != "elapsed_s"]  # wall time differs, everything else must not
+        return df.sort_values(keys).reset_index(drop=True)[[*keys, "loss", "value"]]
+
+    parallel = results.load(tmp_path)
+    basic = results.load(root)
+    basic = basic[basic.run_id.isin(set(parallel.run_id))]
+    assert parallel.run_id.nunique() == 2
+    pd.testing.assert_frame_equal(table(parallel), table(basic))
+    names = {p.parent.name for p in tmp_path.rglob("summary.json")}
+    assert names <= {p.parent.name for p in root.rglob("summary.json")}  # same layout
+
+
+def test_job_dirname_is_safe_and_bounded():
+    assert job_dirname("loss=mse,seed=0") == "loss=mse,seed=0"
+    assert job_dirname("") == "default"
+    assert "/" not in job_dirname("data.path=/tmp/x,loss=mse")
+    long = ",".join(f"k{i}=v{i}" for i in range(100))
+    name = job_dirname(long)
+    assert len(name) <= MAX_DIRNAME and name != job_dirname(long + ",x=1")
+
+
+def test_stale_merged_file_is_not_used(sweep, tmp_path):
+    import shutil
+
+    root, _ = sweep
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    gone = next(p.parent for p in copy.rglob("summary.json"))
+    shutil.rmtree(gone)
+    assert results.load(copy).run_id.nunique() == 7  # the merged file still lists 8
+    results.merge(copy)
+    meta = json.loads((copy / "sweep.json").read_text())
+    assert meta["total"] == 8 and pd.read_parquet(copy / "results.parquet").run_id.nunique() == 7
