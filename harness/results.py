@@ -87,9 +87,15 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
         raise HarnessError(f"cannot read {run_dir / SUMMARY_FILE}: {err}") from None
 
 
+# what a run's data say about its corruption; columns of every results table
+CORRUPTION_COLUMNS = ("corruption", "corruption_level", "realised_corruption")
+
+
 def summary_row(summary: dict[str, Any]) -> dict[str, Any]:
-    """A summary as one flat row: meta fields, the config columns, ``final.<split>.<metric>``."""
+    """A summary as one flat row: meta fields, the config columns, what the data were
+    (``corruption``, ``corruption_level``, ``n_train``, ...), ``final.<split>.<metric>``."""
     row = {k: v for k, v in summary.items() if not isinstance(v, dict)}
+    row.update(summary.get("data_info", {}))
     row.update(summary.get("config", {}))
     row.update({f"final.{k}": v for k, v in summary.get("final", {}).items()})
     return row
@@ -111,7 +117,9 @@ def load(path: str | Path) -> pd.DataFrame:
 
     Each row is one (run, epoch, split, metric) with its value, plus the run's config
     columns (``loss``, ``loss.delta``, ``data``, ``data.outlier_frac``, ``seed``, ...),
-    ``status``, ``task`` and ``loss_id``, so a ``groupby`` is all an analysis needs.
+    ``status``, ``task``, ``loss_id`` and the data's ``corruption`` kind,
+    ``corruption_level`` and ``realised_corruption``, so a ``groupby`` is all an analysis
+    needs.
     Runs that failed before their first epoch have no rows (see :func:`summaries`).
     """
     return _load(Path(path))[0]
@@ -150,6 +158,8 @@ def _load(path: Path, use_merged: bool = True) -> tuple[pd.DataFrame, str]:
         except Exception as err:  # pyarrow raises several types for a damaged file
             raise HarnessError(f"cannot read {d / METRICS_FILE}: {err}") from None
         meta = {k: summary.get(k) for k in ("status", "task", "loss_id")}
+        info = summary.get("data_info", {})
+        meta.update({k: info.get(k) for k in CORRUPTION_COLUMNS})
         meta.update(summary.get("config", {}))
         frames.append(metrics.assign(**{k: [v] * len(metrics) for k, v in meta.items()}))
     if not frames:

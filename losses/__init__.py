@@ -1,8 +1,8 @@
 """The loss registry.
 
 >>> import losses, torch
->>> losses.available("regression")
-['huber', 'mae', 'mse', 'pseudo_huber']
+>>> losses.available("binary")
+['bce', 'exponential', 'focal', 'hinge', 'modified_huber', 'smooth_hinge', 'squared_hinge']
 >>> loss = losses.get("huber", delta=1.0)
 >>> float(loss(torch.tensor([0.0, 3.0]), torch.tensor([0.0, 0.0])))
 1.25
@@ -11,11 +11,13 @@
 from losses import binary, multiclass, regression  # noqa: F401  (registers the losses)
 from losses.params import Choice, Interval, InvalidParameterError, Param
 from losses.registry import (
+    REDUCTIONS,
     TASKS,
     Loss,
     LossError,
     LossSpec,
     UnknownLossError,
+    When,
     available,
     check_shapes,
     get,
@@ -23,6 +25,6 @@ from losses.registry import (
     spec,
 )
 
-__all__ = ["TASKS", "Choice", "Interval", "InvalidParameterError", "Loss", "LossError",
-           "LossSpec", "Param", "UnknownLossError", "available", "check_shapes", "get",
-           "register", "spec"]
+__all__ = ["REDUCTIONS", "TASKS", "Choice", "Interval", "InvalidParameterError", "Loss",
+           "LossError", "LossSpec", "Param", "UnknownLossError", "When", "available",
+           "check_shapes", "get", "register", "spec"]

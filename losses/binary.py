@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from losses.params import Param
 from losses.registry import register
 
 
@@ -28,7 +29,11 @@ def hinge(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (1.0 - margin(pred, target)).clamp_min(0.0)
 
 
-@register("bce", task="binary", aliases=("log_loss", "sigmoid_ce"))
+def _bce_mean(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(pred, target.to(pred.dtype))
+
+
+@register("bce", task="binary", aliases=("log_loss", "sigmoid_ce"), fused_mean=_bce_mean)
 def bce(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     r"""Binary cross-entropy from logits: :math:`-y \log\sigma(s) - (1-y)\log(1-\sigma(s))`.
 
@@ -37,3 +42,92 @@ def bce(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     Reference: ``sklearn.metrics.log_loss``; ``torch.nn.BCEWithLogitsLoss``.
     """
     return F.binary_cross_entropy_with_logits(pred, target.to(pred.dtype), reduction="none")
+
+
+@register("squared_hinge", task="binary")
+def squared_hinge(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    r"""Squared hinge loss (L2-SVM): :math:`\max(0, 1 - t s)^2`, :math:`t = 2y - 1`.
+
+    Differentiable everywhere (unlike hinge); punishes large violations quadratically, so
+    it is less robust to mislabelled points.
+    Reference: Mangasarian & Musicant, 2001; ``sklearn.svm.LinearSVC`` (its default loss).
+    """
+    return (1.0 - margin(pred, target)).clamp_min(0.0).square()
+
+
+@register("focal", task="binary",
+          params=[Param("gamma", 2.0, "[0, inf)",
+                        "focusing: down-weights well-classified points by (1 - p_t)^gamma"),
+                  Param("alpha", 0.25, "[0, 1]",
+                        "weight of the positive class (1 - alpha for the negative)")])
+def focal(pred: torch.Tensor, target: torch.Tensor, *, gamma: float,
+          alpha: float) -> torch.Tensor:
+    r"""Binary focal loss: :math:`-\alpha_t (1 - p_t)^\gamma \log p_t`.
+
+    :math:`p_t = \sigma(t s)` is the probability given to the true label and
+    :math:`\alpha_t = \alpha` for :math:`y = 1`, :math:`1 - \alpha` for :math:`y = 0`.
+    gamma = 0, alpha = 0.5 is half of ``bce``. The defaults are the paper's (tuned for
+    dense detection, where negatives dominate); on balanced data alpha = 0.5 weighs both
+    classes alike. Computed from the logit: :math:`(1 - p_t)^\gamma =
+    \exp(-\gamma\,\mathrm{softplus}(t s))` and :math:`-\log p_t` is ``bce``, so large
+    scores neither overflow nor give NaN gradients.
+    Reference: Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017;
+    ``torchvision.ops.sigmoid_focal_loss``.
+    """
+    y = target.to(pred.dtype)
+    ce = F.binary_cross_entropy_with_logits(pred, y, reduction="none")
+    modulating = torch.exp(-gamma * F.softplus(margin(pred, y)))
+    alpha_t = (1.0 - alpha) + (2.0 * alpha - 1.0) * y
+    return alpha_t * modulating * ce
+
+
+@register("modified_huber", task="binary")
+def modified_huber(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    r"""Modified Huber loss: :math:`\max(0, 1 - m)^2` for :math:`m \ge -1`, else :math:`-4m`.
+
+    :math:`m = t s`. A squared hinge that turns linear for badly misclassified points
+    (continuous first derivative at m = -1), so it is smooth and tolerant of outliers;
+    :math:`(s + 1)/2`, clipped to [0, 1], estimates :math:`P(y = 1)`.
+    Reference: Zhang, "Solving Large Scale Linear Prediction Problems Using Stochastic
+    Gradient Descent Algorithms", ICML 2004; ``sklearn.linear_model.SGDClassifier``.
+    """
+    m = margin(pred, target)
+    return torch.where(m >= -1.0, (1.0 - m).clamp_min(0.0).square(), -4.0 * m)
+
+
+EXP_TAIL = 50.0  # margin beyond which the exponential loss continues along its tangent
+
+
+@register("exponential", task="binary")
+def exponential(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    r"""Exponential loss of AdaBoost: :math:`e^{-m}`, :math:`m = t s`.
+
+    Punishes misclassification exponentially, so it is very sensitive to label noise.
+    :math:`e^{-m}` overflows float32 beyond m = -88 (and float64 beyond -709), so below
+    m = -50 the loss continues along its tangent: :math:`e^{50}(1 - 50 - m)`. Values
+    and gradients stay finite; a margin of -50 means training has already gone wrong.
+    Reference: Freund & Schapire, 1997; Friedman, Hastie & Tibshirani, "Additive Logistic
+    Regression", 2000; ``sklearn.ensemble.GradientBoostingClassifier(loss="exponential")``.
+    """
+    m = margin(pred, target)
+    return torch.exp(-m.clamp_min(-EXP_TAIL)) * (1.0 + (-EXP_TAIL - m).clamp_min(0.0))
+
+
+@register("smooth_hinge", task="binary",
+          params=[Param("gamma", 1.0, "(0, inf)",
+                        "width of the quadratic piece below margin 1")])
+def smooth_hinge(pred: torch.Tensor, target: torch.Tensor, *, gamma: float) -> torch.Tensor:
+    r"""Smoothed hinge loss: the hinge with its kink at margin 1 rounded off.
+
+    .. math::
+        \ell(m) = 0 \text{ if } m \ge 1,\quad \frac{(1 - m)^2}{2\gamma}
+        \text{ if } 1 - \gamma < m < 1,\quad 1 - m - \frac{\gamma}{2} \text{ otherwise.}
+
+    :math:`m = t s`. This is :math:`\mathrm{huber}_\gamma(\max(0, 1 - m))/\gamma`: as
+    gamma -> 0 it becomes the hinge; gamma = 1 is Rennie & Srebro's smooth hinge.
+    Reference: Rennie & Srebro, "Loss Functions for Preference Levels", 2005;
+    Shalev-Shwartz & Zhang, "Stochastic Dual Coordinate Ascent Methods", JMLR 2013.
+    """
+    u = (1.0 - margin(pred, target)).clamp_min(0.0)
+    k = u.clamp_max(gamma)
+    return k * (u - 0.5 * k) / gamma

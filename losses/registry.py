@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 
-from losses.params import InvalidParameterError, Param
+from losses.params import Interval, InvalidParameterError, Param
 
 TASKS = ("regression", "binary", "multiclass")
 PREDICTIONS = {
@@ -56,14 +57,54 @@ class UnknownLossError(LossError):
 
 
 @dataclass(frozen=True)
+class When:
+    """A property that holds for some parameter values only, e.g. Barron's loss is bounded
+    ``When("alpha < 0", lambda p: p["alpha"] < 0)``. ``text`` is what tables print."""
+
+    text: str
+    test: Callable[[dict[str, float]], bool]
+
+    def __call__(self, params: dict[str, float]) -> bool:
+        return bool(self.test(params))
+
+
+def _rms(per_sample: torch.Tensor) -> torch.Tensor:
+    # vector_norm's backward is 0 (not NaN) at a zero norm, unlike sqrt(mean(x^2))
+    return torch.linalg.vector_norm(per_sample) / math.sqrt(max(per_sample.numel(), 1))
+
+
+#: how ``Loss.__call__`` reduces the per-sample values: name -> (function, description)
+REDUCTIONS: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], str]] = {
+    "mean": (torch.mean, "the mean over all samples"),
+    "rms": (_rms, "the root mean square over all samples, sqrt(mean(l_i^2))"),
+}
+
+
+@dataclass(frozen=True)
 class LossSpec:
-    """What the registry knows about one loss."""
+    """What the registry knows about one loss.
+
+    ``bounded`` / ``symmetric`` are ``True``, ``False`` or a :class:`When`. *Symmetric*
+    means, for regression, even in the residual (``l(y + r, y) == l(y - r, y)``); for
+    classification, the noise-robustness condition of Ghosh et al. (2017): the loss summed
+    over every possible label is the same constant for every prediction.
+    ``target_domain`` (regression) is the interval targets must lie in; ``soft_targets``
+    (multiclass) says whether a probability matrix is accepted besides class indices.
+    ``fused_mean``, where given, computes the mean loss in fewer kernels (one fused torch
+    op) than ``fn`` followed by ``mean``; the tests hold the two equal.
+    """
 
     name: str
     fn: Callable[..., torch.Tensor]
     task: str
     params: tuple[Param, ...]
     aliases: tuple[str, ...]
+    bounded: bool | When = False
+    symmetric: bool | When = False
+    target_domain: Interval | None = None
+    soft_targets: bool = True
+    reduction: str = "mean"
+    fused_mean: Callable[..., torch.Tensor] | None = None
 
     @property
     def prediction(self) -> str:
@@ -71,7 +112,18 @@ class LossSpec:
 
     @property
     def target(self) -> str:
+        if self.target_domain is not None:
+            return f"{TARGETS[self.task]} in {self.target_domain.text}"
+        if self.task == "multiclass" and not self.soft_targets:
+            return "class index [N] (int)"
         return TARGETS[self.task]
+
+    def describe(self, prop: str) -> str:
+        """``"yes"``, ``"no"`` or the condition, for ``prop`` in bounded / symmetric."""
+        value = getattr(self, prop)
+        if isinstance(value, When):
+            return f"if {value.text}"
+        return "yes" if value else "no"
 
     @property
     def summary(self) -> str:
@@ -90,18 +142,52 @@ _SPECS: dict[str, LossSpec] = {}
 _NAMES: dict[str, str] = {}  # lower-case name or alias -> canonical name
 
 
+def _generated_doc(spec: LossSpec) -> str:
+    """The docstring sections written from the metadata, so ranges live in one place."""
+    lines = ["", "Parameters:"] if spec.params else ["", "Parameters: none."]
+    for p in spec.params:
+        meaning = f"{p.doc}; " if p.doc else ""
+        lines.append(f"    {p.name}: {meaning}a float in {p.interval}, default {p.default}.")
+    lines += [
+        f"Prediction: {spec.prediction}. Target: {spec.target}.",
+        f"Reduction: ``loss(pred, target)`` is {REDUCTIONS[spec.reduction][1]}; "
+        "``loss.unreduced`` gives the per-sample values.",
+        f"Bounded: {spec.describe('bounded')}. Symmetric: {spec.describe('symmetric')}.",
+    ]
+    return "\n".join(lines)
+
+
 def register(name: str, *, task: str, params: Sequence[Param] = (),
-             aliases: Sequence[str] = ()) -> Callable:
-    """Decorator: record ``fn(pred, target, **params) -> per-sample loss`` under ``name``."""
+             aliases: Sequence[str] = (), bounded: bool | When = False,
+             symmetric: bool | When = False, target_domain: str | None = None,
+             soft_targets: bool = True, reduction: str = "mean",
+             fused_mean: Callable[..., torch.Tensor] | None = None) -> Callable:
+    """Decorator: record ``fn(pred, target, **params) -> per-sample loss`` under ``name``.
+
+    The function's docstring gives the formula and a reference; ``register`` appends the
+    parameters with their ranges, the prediction/target encoding, the reduction and the
+    bounded/symmetric properties, all written from this metadata. ``fused_mean``:
+    optional ``fn(pred, target, **params) -> mean loss`` used by ``Loss.__call__``.
+    """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {list(REDUCTIONS)}, got {reduction!r}")
+    if target_domain is not None and task != "regression":
+        raise ValueError("target_domain is for regression losses")
+    if fused_mean is not None and reduction != "mean":
+        raise ValueError("fused_mean is for losses reduced by the mean")
 
     def decorate(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
-        spec = LossSpec(name.lower(), fn, task, tuple(params), tuple(a.lower() for a in aliases))
+        spec = LossSpec(name.lower(), fn, task, tuple(params), tuple(a.lower() for a in aliases),
+                        bounded, symmetric,
+                        None if target_domain is None else Interval(target_domain),
+                        soft_targets, reduction, fused_mean)
         for key in (spec.name, *spec.aliases):
             if key in _NAMES:
                 raise ValueError(f"loss name {key!r} registered twice")
             _NAMES[key] = spec.name
+        fn.__doc__ = (inspect.getdoc(fn) or "") + "\n" + _generated_doc(spec)
         _SPECS[spec.name] = spec
         return fn
 
@@ -159,9 +245,12 @@ def _shape_error(s: LossSpec, pred: torch.Tensor, target: torch.Tensor) -> LossE
 def check_shapes(s: LossSpec, pred: torch.Tensor, target: torch.Tensor) -> None:
     """Raise unless ``pred`` and ``target`` have the canonical shapes of ``s.task``."""
     if s.task == "multiclass":
+        soft = target.shape == pred.shape and target.is_floating_point()
         ok = pred.dim() >= 2 and (
-            (target.shape == pred.shape[:-1] and not target.is_floating_point())
-            or (target.shape == pred.shape and target.is_floating_point()))
+            (target.shape == pred.shape[:-1] and not target.is_floating_point()) or soft)
+        if ok and soft and not s.soft_targets:
+            raise LossError(f"{s.name} takes class indices [N] (int), not a probability "
+                            f"target {tuple(target.shape)}; ce and kl take probabilities.")
     else:
         ok = pred.shape == target.shape
     if not ok:
@@ -183,6 +272,11 @@ def check_target_values(s: LossSpec, target: torch.Tensor, n_classes: int | None
     elif s.task == "multiclass" and bool((target < 0).any()):
         raise LossError(f"{s.name} needs a probability target (non-negative); got "
                         f"{target.min().item()!r}.")
+    elif s.target_domain is not None and target.numel():
+        for value in torch.stack(torch.aminmax(target)).tolist():  # one host sync
+            if value not in s.target_domain:  # NaN is in no interval
+                raise LossError(f"{s.name} needs targets in {s.target_domain.text}; "
+                                f"got {value!r}.")
 
 
 class Loss:
@@ -213,7 +307,8 @@ class Loss:
 
         The runner calls this once per data split before training (it costs a host sync,
         so ``__call__`` does not): binary labels must be 0 or 1, class indices lie in
-        ``[0, n_classes)``, probability targets are non-negative.
+        ``[0, n_classes)``, probability targets are non-negative, and regression targets
+        lie in the loss's ``target_domain`` where it has one (``msle``: ``[0, inf)``).
         """
         check_target_values(self.spec, target, n_classes)
 
@@ -222,13 +317,28 @@ class Loss:
         check_shapes(self.spec, pred, target)
         return self.spec.fn(pred, target, **self.params)
 
+    @property
+    def bounded(self) -> bool:
+        """Whether this loss, with these parameters, is bounded above."""
+        b = self.spec.bounded
+        return b(self.params) if isinstance(b, When) else b
+
+    @property
+    def symmetric(self) -> bool:
+        """Whether this loss, with these parameters, is symmetric (see :class:`LossSpec`)."""
+        s = self.spec.symmetric
+        return s(self.params) if isinstance(s, When) else s
+
     def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return self.unreduced(pred, target).mean()
+        if self.spec.fused_mean is not None:
+            check_shapes(self.spec, pred, target)
+            return self.spec.fused_mean(pred, target, **self.params)
+        return REDUCTIONS[self.spec.reduction][0](self.unreduced(pred, target))
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"Loss({self.name}{', ' if inner else ''}{inner})"
 
 
-__all__ = ["InvalidParameterError", "Loss", "LossError", "LossSpec", "UnknownLossError",
-           "available", "check_shapes", "get", "register", "spec", "TASKS"]
+__all__ = ["InvalidParameterError", "Loss", "LossError", "LossSpec", "REDUCTIONS", "TASKS",
+           "UnknownLossError", "When", "available", "check_shapes", "get", "register", "spec"]

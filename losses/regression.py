@@ -1,18 +1,29 @@
-"""Regression losses: real prediction ``p`` against real target ``y``, residual ``r = p - y``."""
+r"""Regression losses: real prediction ``p`` against real target ``y``, residual ``r = p - y``.
+
+Scale convention of the robust losses (huber, pseudo_huber, cauchy, geman_mcclure, welsch,
+tukey, barron): every one is about :math:`r^2/2` near zero, whatever its scale parameter,
+so a parameter only moves the tail and learning rates stay comparable between them.
+Barron's general loss is written in this convention too (his :math:`\rho` times
+:math:`c^2`), so it equals the named losses exactly at its special shapes.
+"""
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
 
 from losses.params import Param
-from losses.registry import register
+from losses.registry import When, register
 
 DELTA = Param("delta", 1.0, "(0, inf)",
               "residual size where the loss turns from quadratic to linear")
+SCALE = Param("c", 1.0, "(0, inf)", "scale: residuals well beyond c count as outliers")
+LN2 = math.log(2.0)
 
 
-@register("mse", task="regression", aliases=("l2",))
+@register("mse", task="regression", aliases=("l2",), symmetric=True, fused_mean=F.mse_loss)
 def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     r"""Mean squared error (L2): :math:`\ell(p, y) = (p - y)^2`.
 
@@ -23,7 +34,7 @@ def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (pred - target).square()
 
 
-@register("mae", task="regression", aliases=("l1",))
+@register("mae", task="regression", aliases=("l1",), symmetric=True, fused_mean=F.l1_loss)
 def mae(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     r"""Mean absolute error (L1): :math:`\ell(p, y) = |p - y|`.
 
@@ -34,7 +45,41 @@ def mae(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (pred - target).abs()
 
 
-@register("huber", task="regression", params=[DELTA])
+@register("rmse", task="regression", symmetric=True, reduction="rms")
+def rmse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    r"""Root mean squared error: :math:`\sqrt{\tfrac1N \sum_i (p_i - y_i)^2}`.
+
+    Not a mean of per-sample losses: the per-sample value is :math:`\ell_i = |p_i - y_i|`
+    (the RMSE of that sample alone) and the reduction is the root mean square. Same
+    minimiser as MSE, but its gradient is MSE's divided by :math:`2\,\mathrm{RMSE}`, so
+    its step size does not shrink as the fit improves. The gradient at a perfect fit is 0,
+    not NaN.
+    Reference: ``sklearn.metrics.root_mean_squared_error``.
+    """
+    return (pred - target).abs()
+
+
+@register("msle", task="regression", target_domain="[0, inf)")
+def msle(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    r"""Mean squared logarithmic error: :math:`(\log(1 + p) - \log(1 + y))^2`.
+
+    A squared error of relative size, for non-negative targets spanning orders of magnitude
+    (counts, prices). Targets must be in [0, inf): the runner checks them once per split
+    and stops with an error otherwise. Negative *predictions* (a model's output can be
+    anything) follow the tangent of :math:`\log(1 + p)` at 0, i.e. :math:`\log(1 + p)`
+    is replaced by :math:`p` for :math:`p < 0`: the loss stays finite and differentiable
+    (C1) and its gradient pushes such predictions up, where scikit-learn raises and Keras
+    clips to 0 (which gives no gradient).
+    Reference: ``sklearn.metrics.mean_squared_log_error`` (for non-negative predictions).
+    """
+    # clamp first so the unused branch is finite (NaN in a discarded branch of where
+    # still poisons the gradient)
+    log_pred = torch.where(pred >= 0, torch.log1p(pred.clamp_min(0.0)), pred)
+    return (log_pred - torch.log1p(target)).square()
+
+
+@register("huber", task="regression", params=[DELTA], symmetric=True,
+          fused_mean=F.huber_loss)
 def huber(pred: torch.Tensor, target: torch.Tensor, *, delta: float) -> torch.Tensor:
     r"""Huber loss: quadratic for small residuals, linear for large ones.
 
@@ -42,19 +87,19 @@ def huber(pred: torch.Tensor, target: torch.Tensor, *, delta: float) -> torch.Te
         \ell(r) = \tfrac12 r^2 \text{ if } |r| \le \delta,\quad
         \delta\,(|r| - \tfrac12\delta) \text{ otherwise.}
 
-    Parameters: ``delta`` in (0, inf), default 1.0 (in target units).
+    ``delta`` is in target units.
     Reference: Huber, "Robust Estimation of a Location Parameter", 1964;
     ``scipy.special.huber``.
     """
     return F.huber_loss(pred, target, reduction="none", delta=delta)  # one fused kernel
 
 
-@register("pseudo_huber", task="regression", params=[DELTA])
+@register("pseudo_huber", task="regression", params=[DELTA], symmetric=True)
 def pseudo_huber(pred: torch.Tensor, target: torch.Tensor, *, delta: float) -> torch.Tensor:
     r"""Pseudo-Huber loss, a smooth Huber: :math:`\delta^2(\sqrt{1 + (r/\delta)^2} - 1)`.
 
     About :math:`r^2/2` near zero and :math:`\delta |r|` far out; smooth everywhere.
-    Parameters: ``delta`` in (0, inf), default 1.0.
+    Barron's loss at alpha = 1 (the Charbonnier loss).
     Reference: Charbonnier et al., 1994; Hartley & Zisserman, "Multiple View Geometry",
     2003, A6.8; ``scipy.special.pseudo_huber``.
     """
@@ -62,3 +107,141 @@ def pseudo_huber(pred: torch.Tensor, target: torch.Tensor, *, delta: float) -> t
     # written as a * (a / ...) so a large a does not overflow a^2
     a = ((pred - target) / delta).abs()
     return delta * delta * a * (a / (torch.hypot(torch.ones_like(a), a) + 1.0))
+
+
+@register("log_cosh", task="regression", symmetric=True)
+def log_cosh(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    r"""Log-cosh loss: :math:`\ell(r) = \log\cosh(r)`.
+
+    About :math:`r^2/2` near zero and :math:`|r| - \log 2` far out, smooth everywhere (its
+    derivative is :math:`\tanh r`): a smooth Huber with delta = 1 and no parameter.
+    Computed as :math:`\mathrm{logaddexp}(r, -r) - \log 2`, which never overflows
+    (``cosh`` does beyond :math:`|r| \approx 89` in float32); its absolute error is about
+    one float eps, so very small residuals (:math:`|r| \lesssim 10^{-3}` in float32) lose
+    relative precision in the value, not in the gradient.
+    Reference: Saleh & Saleh, "Statistical Properties of the log-cosh Loss Function Used
+    in Machine Learning", 2022; Keras ``LogCosh``.
+    """
+    r = pred - target
+    return torch.logaddexp(r, -r) - LN2
+
+
+@register("quantile", task="regression", symmetric=When("q = 0.5", lambda p: p["q"] == 0.5),
+          params=[Param("q", 0.5, "(0, 1)", "the quantile level fitted")])
+def quantile(pred: torch.Tensor, target: torch.Tensor, *, q: float) -> torch.Tensor:
+    r"""Quantile (pinball) loss: :math:`\max(q\,u, (q - 1)\,u)` with :math:`u = y - p`.
+
+    Its minimiser is the conditional q-quantile: under-prediction costs q per unit,
+    over-prediction 1 - q. At q = 0.5 it is half the absolute error.
+    Reference: Koenker & Bassett, "Regression Quantiles", 1978;
+    ``sklearn.metrics.mean_pinball_loss`` (its ``alpha`` is q).
+    """
+    u = target - pred
+    return torch.maximum(q * u, (q - 1.0) * u)
+
+
+@register("epsilon_insensitive", task="regression", symmetric=True,
+          params=[Param("epsilon", 0.1, "[0, inf)",
+                        "half-width of the zero-loss tube around the target")])
+def epsilon_insensitive(pred: torch.Tensor, target: torch.Tensor, *,
+                        epsilon: float) -> torch.Tensor:
+    r"""Epsilon-insensitive loss of support vector regression: :math:`\max(0, |r| - \epsilon)`.
+
+    Residuals inside the tube :math:`|r| \le \epsilon` cost nothing; outside it grows
+    linearly, like MAE (which it is at epsilon = 0).
+    Reference: Vapnik, "The Nature of Statistical Learning Theory", 1995;
+    ``sklearn.svm.SVR``, ``sklearn.linear_model.SGDRegressor(loss="epsilon_insensitive")``.
+    """
+    return ((pred - target).abs() - epsilon).clamp_min(0.0)
+
+
+@register("cauchy", task="regression", params=[SCALE], symmetric=True)
+def cauchy(pred: torch.Tensor, target: torch.Tensor, *, c: float) -> torch.Tensor:
+    r"""Cauchy (Lorentzian) loss: :math:`c^2 \log(1 + \tfrac12 (r/c)^2)`.
+
+    Grows only logarithmically, so the pull of an outlier fades (redescending influence,
+    yet unbounded). Barron's loss at alpha = 0. In the other common form,
+    :math:`\tfrac{k^2}{2}\log(1 + (r/k)^2)`, this is :math:`k = c\sqrt2`.
+    Reference: Black & Anandan, 1996; Barron, "A General and Adaptive Robust Loss
+    Function", CVPR 2019.
+    """
+    x = (pred - target) / c
+    return (c * c) * torch.log1p(0.5 * x.square())
+
+
+@register("geman_mcclure", task="regression", params=[SCALE], symmetric=True, bounded=True)
+def geman_mcclure(pred: torch.Tensor, target: torch.Tensor, *, c: float) -> torch.Tensor:
+    r"""Geman-McClure loss: :math:`c^2 \cdot 2 (r/c)^2 / ((r/c)^2 + 4)`, bounded by :math:`2c^2`.
+
+    Gross outliers add a constant and no gradient. Barron's loss at alpha = -2.
+    Reference: Geman & McClure, 1985; Barron, CVPR 2019.
+    """
+    x2 = ((pred - target) / c).square()
+    return (2.0 * c * c) * (x2 / (x2 + 4.0))
+
+
+@register("welsch", task="regression", params=[SCALE], symmetric=True, bounded=True)
+def welsch(pred: torch.Tensor, target: torch.Tensor, *, c: float) -> torch.Tensor:
+    r"""Welsch (Leclerc) loss: :math:`c^2 (1 - \exp(-\tfrac12 (r/c)^2))`, bounded by :math:`c^2`.
+
+    A Gaussian-shaped well: the influence of a residual decays exponentially beyond c.
+    Barron's loss in the limit alpha -> -inf.
+    Reference: Dennis & Welsch, 1978; Leclerc, 1989; Barron, CVPR 2019.
+    """
+    x = (pred - target) / c
+    return -(c * c) * torch.expm1(-0.5 * x.square())
+
+
+@register("tukey", task="regression", symmetric=True, bounded=True,
+          params=[Param("c", 4.685, "(0, inf)",
+                        "rejection point: residuals beyond c get no gradient")])
+def tukey(pred: torch.Tensor, target: torch.Tensor, *, c: float) -> torch.Tensor:
+    r"""Tukey's biweight (bisquare) loss, bounded by :math:`c^2/6`.
+
+    .. math::
+        \ell(r) = \tfrac{c^2}{6}\left(1 - (1 - (r/c)^2)^3\right) \text{ if } |r| \le c,
+        \quad \tfrac{c^2}{6} \text{ otherwise.}
+
+    Residuals beyond c are rejected outright (zero gradient), so a start far from the fit
+    can stall. The default c = 4.685 gives 95% efficiency under Gaussian noise of unit
+    variance.
+    Reference: Beaton & Tukey, 1974; Hampel et al., "Robust Statistics", 1986.
+    """
+    u = ((pred - target) / c).square().clamp_max(1.0)
+    return (c * c / 6.0) * (1.0 - (1.0 - u).pow(3))
+
+
+@register("barron", task="regression", symmetric=True,
+          bounded=When("alpha < 0", lambda p: p["alpha"] < 0),
+          params=[Param("alpha", 1.0, "[-inf, inf)",
+                        "shape: 2 L2, 1 pseudo-Huber, 0 Cauchy, -2 Geman-McClure, "
+                        "-inf Welsch"),
+                  Param("c", 1.0, "(0, inf)", "scale of the quadratic bowl near zero")])
+def barron(pred: torch.Tensor, target: torch.Tensor, *, alpha: float, c: float) -> torch.Tensor:
+    r"""Barron's general robust loss: one shape parameter spans L2 to Welsch.
+
+    Scaled by :math:`c^2` (the convention of this module):
+
+    .. math::
+        \ell(r) = c^2\,\frac{|\alpha - 2|}{\alpha}
+        \left(\left(\frac{(r/c)^2}{|\alpha - 2|} + 1\right)^{\alpha/2} - 1\right)
+
+    with its limits at alpha = 2 (:math:`r^2/2`, half of ``mse``), 0 (``cauchy``) and
+    -inf (``welsch``); alpha = 1 is ``pseudo_huber`` (delta = c) and alpha = -2
+    ``geman_mcclure``, all with the same c. Bounded (by :math:`c^2 (2-\alpha)/|\alpha|`)
+    for alpha < 0; alpha > 2 grows faster than quadratically. Computed as
+    :math:`\frac{|\alpha-2|}{\alpha}\,\mathrm{expm1}(\frac\alpha2\,
+    \mathrm{log1p}(x^2/|\alpha-2|))`, accurate for small residuals and for alpha near 0
+    and 2.
+    Reference: Barron, "A General and Adaptive Robust Loss Function", CVPR 2019.
+    """
+    x2 = ((pred - target) / c).square()
+    cc = c * c
+    if alpha == 2.0:
+        return (0.5 * cc) * x2
+    if alpha == 0.0:
+        return cc * torch.log1p(0.5 * x2)
+    if alpha == -math.inf:
+        return -cc * torch.expm1(-0.5 * x2)
+    b = abs(alpha - 2.0)
+    return (cc * b / alpha) * torch.expm1((0.5 * alpha) * torch.log1p(x2 / b))

@@ -37,7 +37,8 @@ def test_multirun_writes_one_folder_per_job(tmp_path):
 BAD = [
     (["loss=hinge", "data=outliers"],
      "error: loss 'hinge' is a binary loss and does not fit data 'outliers' (regression); "
-     "losses for regression: huber, mae, mse, pseudo_huber."),
+     "losses for regression: barron, cauchy, epsilon_insensitive, geman_mcclure, huber, "
+     "log_cosh, mae, mse, msle, pseudo_huber, quantile, rmse, tukey, welsch."),
     (["loss=huber", "loss.delta=-1"],
      "error: The 'loss.delta' parameter of huber must be a float in the range (0, inf). "
      "Got -1.0 instead."),
