@@ -133,3 +133,36 @@ def test_stale_merged_file_is_not_used(sweep, tmp_path):
     results.merge(copy)
     meta = json.loads((copy / "sweep.json").read_text())
     assert meta["total"] == 8 and pd.read_parquet(copy / "results.parquet").run_id.nunique() == 7
+
+
+def test_parallel_jobs_take_turns_over_the_gpus(monkeypatch):
+    import torch
+
+    from harness.run import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
+    assert [str(resolve_device("auto", slot)) for slot in range(4)] == [
+        "cuda:0", "cuda:1", "cuda:2", "cuda:0"]
+    assert str(resolve_device("auto")) == "cuda:0"
+    assert str(resolve_device("cpu", 2)) == "cpu"
+
+
+@pytest.mark.slow
+def test_ray_launcher_gives_the_same_table(sweep, tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher",
+                        reason="pip install -e '.[ray]' for the Ray launcher")
+    root, _ = sweep
+    proc = run_cli("-m", "loss=mse,mae", "seed=1", "data.outlier_frac=0.2", *TINY,
+                   "hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=2",
+                   "+hydra.launcher.ray.init.include_dashboard=false",
+                   f"hydra.sweep.dir={tmp_path}", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ray_table = results.load(tmp_path)
+    basic = results.load(root)
+    assert ray_table.run_id.nunique() == 2
+    for df in (ray_table, basic):
+        df.drop(df[df.metric == "elapsed_s"].index, inplace=True)
+    merged = ray_table.merge(basic, on=["run_id", "epoch", "split", "metric"])
+    assert len(merged) == len(ray_table)
+    assert (merged.value_x == merged.value_y).all()
