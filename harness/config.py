@@ -18,15 +18,20 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 import losses
+from harness.data import CORRUPTIONS
+from harness.models import ACTIVATIONS
 from losses import Choice, Interval
 
 GROUPS = ("data", "model", "loss", "optim", "trainer")
 
 
-def ranged(default: Any, interval: str, kind: type = float, each: bool = False) -> Any:
-    """A dataclass field whose value (or each item, for a list) must lie in ``interval``."""
+def ranged(default: Any, interval: str, kind: type = float, each: bool = False,
+           optional: bool = False) -> Any:
+    """A dataclass field whose value (or each item, for a list) must lie in ``interval``;
+    ``optional`` fields may also be None (null in YAML)."""
     factory = {"default_factory": lambda: list(default)} if each else {"default": default}
-    return field(**factory, metadata={"check": Interval(interval, kind), "each": each})
+    return field(**factory, metadata={"check": Interval(interval, kind), "each": each,
+                                      "optional": optional})
 
 
 def one_of(default: str, *options: str) -> Any:
@@ -34,6 +39,10 @@ def one_of(default: str, *options: str) -> Any:
 
 
 # ---------------------------------------------------------------- data
+# Every data schema = the source's own keys + the split + the task's corruption keys.
+# ``corruption`` picks a kind from harness.data.CORRUPTIONS; the level key
+# (``outlier_frac`` / ``label_noise``, see harness.data.LEVEL_KEY) is the fraction of
+# training points it corrupts; the other keys are parameters of some of the kinds.
 @dataclass
 class SplitSchema:
     val_frac: float = ranged(0.2, "(0, 0.5]")
@@ -41,35 +50,108 @@ class SplitSchema:
 
 
 @dataclass
-class OutliersData(SplitSchema):
+class RegressionCorruption:
+    corruption: str = one_of("outliers", *CORRUPTIONS["regression"])
+    outlier_frac: float = ranged(0.0, "[0, 1]")  # the level: fraction of training points
+    outlier_scale: float = ranged(10.0, "(0, inf)")  # outliers, leverage: size, in stds
+    one_sided: bool = False  # outliers, leverage: all shifts upwards
+    df: float = ranged(2.0, "(0, inf)")  # heavy_tail: Student-t degrees of freedom
+    tail_scale: float = ranged(1.0, "(0, inf)")  # heavy_tail: scale of the t noise
+
+
+@dataclass
+class BinaryCorruption:
+    corruption: str = one_of("symmetric", *CORRUPTIONS["binary"])
+    label_noise: float = ranged(0.0, "[0, 0.5)")  # the level: fraction of labels flipped
+
+
+@dataclass
+class MulticlassCorruption:
+    corruption: str = one_of("symmetric", *CORRUPTIONS["multiclass"])
+    label_noise: float = ranged(0.0, "[0, 1)")  # the level: fraction of labels changed
+
+
+@dataclass
+class Bundled:
+    """A data set shipped with a package: all rows, or a random subset of them."""
+
+    n_samples: int | None = ranged(None, "[10, inf)", int, optional=True)
+
+
+@dataclass
+class OutliersData(SplitSchema, RegressionCorruption):
     _target_: str = "harness.data.outliers"
     n_samples: int = ranged(2000, "[10, inf)", int)
     n_features: int = ranged(20, "[1, inf)", int)
     n_informative: int = ranged(10, "[1, inf)", int)
     noise: float = ranged(0.1, "[0, inf)")
     outlier_frac: float = ranged(0.2, "[0, 1]")
-    outlier_scale: float = ranged(10.0, "(0, inf)")
 
 
 @dataclass
-class BinaryData(SplitSchema):
+class FriedmanData(SplitSchema, RegressionCorruption):
+    _target_: str = "harness.data.friedman"
+    n_samples: int = ranged(2000, "[10, inf)", int)
+    n_features: int = ranged(10, "[5, inf)", int)
+    noise: float = ranged(0.1, "[0, inf)")
+
+
+@dataclass
+class DiabetesData(SplitSchema, RegressionCorruption, Bundled):
+    _target_: str = "harness.data.diabetes"
+
+
+@dataclass
+class BinaryData(SplitSchema, BinaryCorruption):
     _target_: str = "harness.data.binary"
     n_samples: int = ranged(2000, "[10, inf)", int)
     n_features: int = ranged(20, "[1, inf)", int)
     n_informative: int = ranged(5, "[1, inf)", int)
     class_sep: float = ranged(1.0, "(0, inf)")
-    label_noise: float = ranged(0.0, "[0, 0.5)")
 
 
 @dataclass
-class MulticlassData(SplitSchema):
+class MoonsData(SplitSchema, BinaryCorruption):
+    _target_: str = "harness.data.moons"
+    n_samples: int = ranged(2000, "[10, inf)", int)
+    noise: float = ranged(0.2, "[0, inf)")
+
+
+@dataclass
+class BreastCancerData(SplitSchema, BinaryCorruption, Bundled):
+    _target_: str = "harness.data.breast_cancer"
+
+
+@dataclass
+class MulticlassData(SplitSchema, MulticlassCorruption):
     _target_: str = "harness.data.multiclass"
     n_samples: int = ranged(2000, "[10, inf)", int)
     n_features: int = ranged(20, "[1, inf)", int)
     n_informative: int = ranged(8, "[1, inf)", int)
     n_classes: int = ranged(5, "[3, inf)", int)
     class_sep: float = ranged(1.0, "(0, inf)")
-    label_noise: float = ranged(0.0, "[0, 1)")
+
+
+@dataclass
+class IrisData(SplitSchema, MulticlassCorruption, Bundled):
+    _target_: str = "harness.data.iris"
+
+
+@dataclass
+class WineData(SplitSchema, MulticlassCorruption, Bundled):
+    _target_: str = "harness.data.wine"
+
+
+@dataclass
+class DigitsData(SplitSchema, MulticlassCorruption, Bundled):
+    _target_: str = "harness.data.digits"
+
+
+@dataclass
+class MNIST1DData(MulticlassCorruption):
+    _target_: str = "harness.data.mnist1d"
+    n_samples: int = ranged(5000, "[50, inf)", int)  # the generator's num_samples
+    val_frac: float = ranged(0.2, "(0, 0.5]")  # of its training rows; its test split stays
 
 
 # ---------------------------------------------------------------- models
@@ -82,7 +164,15 @@ class LinearModel:
 class MLPModel:
     _target_: str = "harness.models.MLP"
     hidden: list[int] = ranged([64, 64], "[1, inf)", int, each=True)
-    activation: str = one_of("relu", "relu", "gelu", "tanh", "silu", "leaky_relu")
+    activation: str = one_of("relu", *ACTIVATIONS)
+
+
+@dataclass
+class CNN1DModel:
+    _target_: str = "harness.models.CNN1D"
+    channels: list[int] = ranged([32, 32, 32], "[1, inf)", int, each=True)
+    kernel_size: int = ranged(5, "[1, inf)", int)
+    activation: str = one_of("relu", *ACTIVATIONS)
 
 
 # ---------------------------------------------------------------- optimisers
@@ -141,8 +231,11 @@ def loss_schema(spec: losses.LossSpec) -> type:
 
 
 SCHEMAS = {
-    "data": {"outliers": OutliersData, "binary": BinaryData, "multiclass": MulticlassData},
-    "model": {"linear": LinearModel, "mlp": MLPModel},
+    "data": {"outliers": OutliersData, "friedman": FriedmanData, "diabetes": DiabetesData,
+             "binary": BinaryData, "moons": MoonsData, "breast_cancer": BreastCancerData,
+             "multiclass": MulticlassData, "iris": IrisData, "wine": WineData,
+             "digits": DigitsData, "mnist1d": MNIST1DData},
+    "model": {"linear": LinearModel, "mlp": MLPModel, "cnn1d": CNN1DModel},
     "optim": {"adam": AdamOptim, "adamw": AdamWOptim, "sgd": SGDOptim},
     "trainer": {"default": TrainerSchema},
 }
@@ -176,6 +269,8 @@ def _check_node(prefix: str, node: DictConfig, owner: str = "") -> None:
         if check is None:
             continue
         value = node[f.name]
+        if value is None and f.metadata.get("optional"):
+            continue
         for item in (value if f.metadata.get("each") else [value]):
             check.check(prefix + f.name, item, owner)
 

@@ -195,6 +195,7 @@ def print_summary(summary: dict[str, Any], result: FitResult, out_dir: str | Pat
           f"optim {c['optim']} lr={c.get('optim.lr')} | seed {c['seed']} | "
           f"{result.epochs_run} epochs, {status}")
     if result.rows:
-        print(summary_table(result.rows, result.epochs_run).to_string(float_format="%.4f"))
+        table = summary_table(result.rows, result.epochs_run)
+        print(table.to_string(float_format="%.4f", na_rep=""))
     print(f"train {result.train_seconds:.2f} s, wall {summary['wall_time_s']:.2f} s "
           f"on {summary['device']}; results: {out_dir}")

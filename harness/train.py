@@ -4,6 +4,9 @@ Data lives on the device as whole tensors; each epoch draws one permutation and 
 contiguous mini-batches from the permuted tensors (no DataLoader, no per-sample Python
 work). After every epoch (and once before training, epoch 0) the model is evaluated on
 every split in one pass per split, and the values come back to the host in one sync.
+When some training points are corrupted, that evaluation also measures, on the training
+split, how many of them the model fits to their corrupted target (``memorised``) and how
+many it still gets right (``corrupted_correct``); see :func:`harness.metrics.memorisation`.
 """
 
 from __future__ import annotations
@@ -34,21 +37,36 @@ class FitResult:
 
 def eval_splits(data: Dataset,
                 device: torch.device) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Split name -> (X, y) on the device. ``train`` has the targets the model trains on
-    (corrupted, if corruption is on); ``train_clean`` the same inputs with clean targets."""
-    out = {}
-    for name, X, y in (("train", data.X["train"], data.y["train"]),
-                       ("train_clean", data.X["train"], data.y_train_clean),
-                       ("val", data.X["val"], data.y["val"]),
-                       ("test", data.X["test"], data.y["test"])):
-        out[name] = (X.to(device), y.to(device))
-    return out
+    """Split name -> (X, y) on the device. ``train`` has what the model trains on
+    (corrupted, if corruption is on); ``train_clean`` the clean training inputs and targets
+    (the same input tensor unless the corruption moved features)."""
+    X_train = data.X["train"].to(device)
+    X_clean = X_train if data.X_train_clean is data.X["train"] else data.X_train_clean.to(device)
+    return {"train": (X_train, data.y["train"].to(device)),
+            "train_clean": (X_clean, data.y_train_clean.to(device)),
+            "val": (data.X["val"].to(device), data.y["val"].to(device)),
+            "test": (data.X["test"].to(device), data.y["test"].to(device))}
+
+
+def corrupted_targets(data: Dataset, device: torch.device
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """(rows, corrupted targets, clean targets) of the corrupted training points, on the
+    device; None when nothing is corrupted."""
+    rows = data.corrupted.nonzero().squeeze(1)
+    if len(rows) == 0:
+        return None
+    return (rows.to(device), data.y["train"][rows].to(device),
+            data.y_train_clean[rows].to(device))
 
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, loss: Loss, splits: dict, task: str,
-             n_classes: int | None) -> dict[tuple[str, str], float]:
-    """(split, metric) -> value, for the objective and the task's metrics."""
+             n_classes: int | None,
+             corrupted: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+             ) -> dict[tuple[str, str], float]:
+    """(split, metric) -> value, for the objective and the task's metrics, plus the
+    memorisation metrics on ``train`` when ``corrupted`` (see :func:`corrupted_targets`)
+    is given."""
     was_training = model.training
     model.eval()
     keys, values = [], []
@@ -58,6 +76,10 @@ def evaluate(model: torch.nn.Module, loss: Loss, splits: dict, task: str,
         values.append(loss(pred, y))
         keys += [(name, m) for m in M.METRICS[task]]
         values += M.compute(task, pred, y, n_classes)
+        if name == "train" and corrupted is not None:
+            rows, noisy, clean = corrupted
+            keys += [(name, m) for m in M.MEMORISATION]
+            values += M.memorisation(task, pred[rows], noisy, clean)
     model.train(was_training)
     return dict(zip(keys, torch.stack(values).float().tolist(), strict=True))
 
@@ -72,6 +94,7 @@ def fit(model: torch.nn.Module, loss: Loss, optimizer: torch.optim.Optimizer, da
     ``result`` as they come, so a caller that passes one keeps them if training raises.
     """
     splits = eval_splits(data, device)
+    corrupted = corrupted_targets(data, device)
     X, y = splits["train"]
     n = len(X)
     gen = torch.Generator(device=device).manual_seed(shuffle_seed)
@@ -79,7 +102,7 @@ def fit(model: torch.nn.Module, loss: Loss, optimizer: torch.optim.Optimizer, da
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def record(epoch: int) -> dict[tuple[str, str], float]:
-        values = evaluate(model, loss, splits, data.task, data.n_classes)
+        values = evaluate(model, loss, splits, data.task, data.n_classes, corrupted)
         result.rows += [(epoch, s, m, v) for (s, m), v in values.items()]
         result.rows.append((epoch, "train", "elapsed_s", result.train_seconds))
         return values

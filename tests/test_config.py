@@ -7,10 +7,11 @@ from omegaconf import OmegaConf
 
 import losses
 from harness.config import SCHEMAS, flatten, validate
+from harness.data import CORRUPTION_DEFAULTS, CORRUPTIONS, LEVEL_KEY
 from harness.run import build_loss, call, data_task
 from harness.seeding import derive_seeds
 from losses import InvalidParameterError
-from tests.conftest import CONF, TINY, make_cfg
+from tests.conftest import CONF, make_cfg
 
 
 def options(group: str) -> list[str]:
@@ -28,11 +29,32 @@ def test_every_group_file_has_a_schema(group):
 
 @pytest.mark.parametrize("name", options("data"))
 def test_data_configs_build(name):
-    cfg = make_cfg(f"data={name}", *TINY)
+    cfg = make_cfg(f"data={name}", "data.n_samples=150")  # iris has 150 rows
     validate(cfg)
     data = call(cfg.data, seeds=derive_seeds(0))
     assert data.task == data_task(cfg)
-    assert len(data.X["train"]) + len(data.X["val"]) + len(data.X["test"]) == 200
+    assert len(data.X["train"]) + len(data.X["val"]) + len(data.X["test"]) == 150
+    assert data.info["corruption"] == cfg.data.corruption
+    level_key = LEVEL_KEY[data.task]
+    assert data.info["corruption_level"] == cfg.data[level_key]
+
+
+@pytest.mark.parametrize("name", options("data"))
+def test_data_config_files_are_tiny_and_name_their_schema_and_builder(name):
+    text = (CONF / "data" / f"{name}.yaml").read_text()
+    assert f"/schema/data/{name}@_here_" in text and f"_target_: harness.data.{name}" in text
+    assert SCHEMAS["data"][name]._target_ == f"harness.data.{name}"
+    assert len([ln for ln in text.splitlines() if ln and not ln.startswith("#")]) <= 12
+
+
+@pytest.mark.parametrize("name, task", [("diabetes", "regression"), ("moons", "binary"),
+                                        ("wine", "multiclass")])
+def test_any_corruption_of_the_task_composes_with_any_data_set(name, task):
+    for kind in CORRUPTIONS[task]:
+        cfg = make_cfg(f"data={name}", f"data.corruption={kind}", f"data.{LEVEL_KEY[task]}=0.2")
+        validate(cfg)
+        data = call(cfg.data, seeds=derive_seeds(0))
+        assert data.info["corruption"] == kind and data.info["realised_corruption"] > 0.19
 
 
 @pytest.mark.parametrize("model", options("model"))
@@ -74,11 +96,33 @@ def test_typed_schema_rejects_wrong_type():
     ("model.hidden=[32,0]",
      "The 'model.hidden' parameter must be an int in the range [1, inf). Got 0 instead."),
     ("seed=-1", "The 'seed' parameter must be an int in the range [0, inf). Got -1 instead."),
+    ("data.corruption=pair",
+     "The 'data.corruption' parameter must be one of 'outliers', 'heavy_tail', 'leverage'. "
+     "Got 'pair' instead."),
+    ("data.df=0", "The 'data.df' parameter must be a float in the range (0, inf). Got 0.0 "
+     "instead."),
+    ("data=binary data.label_noise=0.5",
+     "The 'data.label_noise' parameter must be a float in the range [0, 0.5). Got 0.5 "
+     "instead."),
+    ("data=iris data.n_samples=5",
+     "The 'data.n_samples' parameter must be an int in the range [10, inf). Got 5 instead."),
+    ("data=mnist1d data.corruption=outliers",
+     "The 'data.corruption' parameter must be one of 'symmetric', 'pair'. Got 'outliers' "
+     "instead."),
+    ("model=cnn1d model.channels=[8,0]",
+     "The 'model.channels' parameter must be an int in the range [1, inf). Got 0 instead."),
 ])
 def test_validate_names_key_range_and_value(override, message):
     with pytest.raises(InvalidParameterError) as err:
-        validate(make_cfg(override))
+        validate(make_cfg(*override.split()))
     assert str(err.value) == message
+
+
+def test_bundled_data_take_null_for_all_rows():
+    cfg = make_cfg("data=digits")
+    assert cfg.data.n_samples is None
+    validate(cfg)  # None passes the optional range check
+    validate(make_cfg("data=digits", "data.n_samples=500"))
 
 
 def test_loss_parameter_error_names_the_config_key():
@@ -97,3 +141,13 @@ def test_flatten_gives_groupby_ready_columns():
     assert flat["seed"] == 3 and flat["model.hidden"] == "[64, 64]"
     assert not any(k.endswith("_target_") for k in flat) and "loss.name" not in flat
     assert OmegaConf.is_config(cfg)  # flatten leaves the config as it was
+
+
+@pytest.mark.parametrize("schema, task", [("RegressionCorruption", "regression"),
+                                          ("BinaryCorruption", "binary"),
+                                          ("MulticlassCorruption", "multiclass")])
+def test_corruption_schema_defaults_match_the_builders(schema, task):
+    import harness.config as C
+
+    defaults = OmegaConf.to_container(OmegaConf.structured(getattr(C, schema)))
+    assert defaults == CORRUPTION_DEFAULTS[task]

@@ -51,3 +51,60 @@ def test_multiclass_metrics_match_sklearn(drop_class):
 def test_every_task_names_its_metrics_and_direction():
     for task, names in M.METRICS.items():
         assert all(n in M.HIGHER_IS_BETTER for n in names), task
+    assert all(n in M.HIGHER_IS_BETTER for n in M.MEMORISATION)
+
+
+# ---------------------------------------------------------------- memorisation
+def test_multiclass_memorisation_on_a_hand_made_example():
+    # four corrupted points: clean labels 0 0 1 2, corrupted labels 1 2 2 0
+    clean, noisy = torch.tensor([0, 0, 1, 2]), torch.tensor([1, 2, 2, 0])
+    logits = torch.tensor([[0.0, 5.0, 0.0],    # predicts 1 = its corrupted label: memorised
+                           [5.0, 0.0, 0.0],    # predicts 0 = its clean label: still correct
+                           [0.0, 0.0, 5.0],    # predicts 2 = corrupted: memorised
+                           [0.0, 5.0, 0.0]])   # predicts 1: neither
+    memorised, correct = M.memorisation("multiclass", logits, noisy, clean)
+    assert float(memorised) == 0.5 and float(correct) == 0.25
+
+
+def test_binary_memorisation_on_a_hand_made_example():
+    clean = torch.tensor([1.0, 1.0, 0.0, 0.0, 1.0])
+    noisy = 1 - clean
+    scores = torch.tensor([-2.0, 3.0, 0.5, -0.1, -0.3])  # labels 0 1 1 0 0
+    memorised, correct = M.memorisation("binary", scores, noisy, clean)
+    assert float(memorised) == pytest.approx(3 / 5) and float(correct) == pytest.approx(2 / 5)
+
+
+def test_regression_memorisation_counts_predictions_nearer_the_corrupted_target():
+    clean = torch.tensor([0.0, 0.0, 1.0, -1.0])
+    noisy = torch.tensor([10.0, 10.0, -9.0, 9.0])
+    pred = torch.tensor([6.0, 4.0, -5.0, 0.0])  # nearer noisy, clean, noisy, clean
+    memorised, correct = M.memorisation("regression", pred, noisy, clean)
+    assert float(memorised) == 0.5 and float(correct) == 0.5
+
+
+def test_evaluate_logs_memorisation_on_train_only_when_points_are_corrupted():
+    from harness.data import Dataset
+    from harness.train import corrupted_targets, eval_splits, evaluate
+    from losses import get
+
+    # the "model" is the identity: each row of X is that point's logits
+    X = torch.tensor([[0.0, 5.0, 0.0], [5.0, 0.0, 0.0], [0.0, 0.0, 5.0], [5.0, 0.0, 0.0],
+                      [0.0, 0.0, 5.0], [0.0, 5.0, 0.0]])
+    clean = torch.tensor([0, 0, 1, 0, 2, 1])
+    noisy = torch.tensor([1, 2, 2, 0, 2, 1])  # the first three are corrupted
+    corrupted = noisy != clean
+    data = Dataset("hand", "multiclass", {"train": X, "val": X, "test": X},
+                   {"train": noisy, "val": clean, "test": clean}, clean, corrupted, 3)
+    model, cpu = torch.nn.Identity(), torch.device("cpu")
+    rows = corrupted_targets(data, cpu)
+    values = evaluate(model, get("ce"), eval_splits(data, cpu), "multiclass", 3, rows)
+    # corrupted points predict 1 (= corrupted), 0 (= clean), 2 (= corrupted)
+    assert values[("train", "memorised")] == pytest.approx(2 / 3)
+    assert values[("train", "corrupted_correct")] == pytest.approx(1 / 3)
+    assert {s for s, m in values if m in M.MEMORISATION} == {"train"}
+    clean_data = Dataset("hand", "multiclass", {"train": X, "val": X, "test": X},
+                         {"train": clean, "val": clean, "test": clean}, clean,
+                         torch.zeros(6, dtype=torch.bool), 3)
+    assert corrupted_targets(clean_data, cpu) is None
+    values = evaluate(model, get("ce"), eval_splits(clean_data, cpu), "multiclass", 3, None)
+    assert not any(m in M.MEMORISATION for _, m in values)

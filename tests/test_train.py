@@ -23,7 +23,8 @@ def test_run_writes_tidy_metrics_and_summary(tmp_path):
     assert list(m.columns) == results.METRIC_COLUMNS
     assert sorted(m.epoch.unique()) == [0, 1, 2]
     assert set(m.split) == {"train", "train_clean", "val", "test"}
-    assert set(m.metric) == {"objective", "rmse", "mae", "r2", "elapsed_s"}
+    assert set(m.metric) == {"objective", "rmse", "mae", "r2", "elapsed_s", "memorised",
+                             "corrupted_correct"}
     # one row per (epoch, split, metric): tidy
     assert not m.duplicated(["epoch", "split", "metric"]).any()
     saved = json.loads((tmp_path / "summary.json").read_text())
