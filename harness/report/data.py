@@ -1,0 +1,219 @@
+"""Read results tables into the shape a report needs, and label every run.
+
+A report compares *losses* (``loss_id``, e.g. ``huber[delta=1.0]``) within *settings*.
+A setting is a *context* (the data set plus any other config key that varies across the
+runs, such as ``optim.lr``) at one *corruption level*; seeds are the replicates.
+Nothing here plots or tests; see :mod:`harness.report.stats` and ``figures``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness import results
+from harness.errors import HarnessError
+from harness.metrics import HIGHER_IS_BETTER, METRICS
+
+# the primary metric per task when --metric is not given
+PRIMARY = {"regression": "rmse", "binary": "accuracy", "multiclass": "accuracy"}
+SPLIT = "test"  # final metrics are read on the clean test split
+# config keys that never define a setting: the compared loss, the replicate, plumbing
+NOT_SETTING = ("loss", "seed", "trainer.progress", "trainer.device")
+META = {"status", "task", "loss_id", *results.CORRUPTION_COLUMNS}
+LEVEL_NAMES = {"data.outlier_frac": "outlier fraction", "data.label_noise": "label-noise rate"}
+
+
+@dataclass
+class Results:
+    """Everything the report reads: one row per run, the tidy metric rows, and labels.
+
+    ``runs`` and ``rows`` both carry ``loss_label``, ``context``, ``level`` and ``setting``.
+    """
+
+    runs: pd.DataFrame
+    rows: pd.DataFrame
+    config_keys: list[str]
+    context_keys: list[str]
+    level_name: str
+    sources: list[Path]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def completed(self) -> pd.DataFrame:
+        return self.runs[self.runs.status == "completed"]
+
+
+@dataclass
+class Panel:
+    """The runs compared on one metric (one per metric when tasks differ)."""
+
+    metric: str
+    higher: bool
+    tasks: list[str]
+    level_name: str  # what the corruption level is for these runs
+    finals: pd.DataFrame  # completed runs: loss_label, context, level, setting, seed, value
+    curves: pd.DataFrame  # their metric rows, every split and metric
+
+
+def load(folders: list[str | Path]) -> Results:
+    """Every run under ``folders`` (each a run, a sweep, or a folder of sweeps)."""
+    runs, rows, notes = [], [], []
+    for folder in folders:
+        runs.append(results.summaries(folder))  # raises HarnessError: missing or empty
+        rows.append(results.load(folder))
+    run_table = pd.concat(runs, ignore_index=True)
+    dupes = run_table.run_id.duplicated()
+    if dupes.any():
+        notes.append(f"{int(dupes.sum())} run(s) found twice (same run id) were counted once.")
+        run_table = run_table[~dupes]
+    row_table = pd.concat([r for r in rows if len(r)], ignore_index=True) if any(
+        len(r) for r in rows) else pd.DataFrame(columns=results.METRIC_COLUMNS)
+    row_table = row_table.drop_duplicates(["run_id", "epoch", "split", "metric"])
+    _refuse_nothing_to_compare(run_table, folders)
+
+    config_keys = [c for c in row_table.columns
+                   if c not in results.METRIC_COLUMNS and c not in META and c in run_table]
+    run_table = run_table.reset_index(drop=True)
+    run_table["loss_label"] = _loss_labels(run_table)
+    run_table["corruption_level"] = _fill_levels(run_table, config_keys)
+    run_table["level"] = run_table["corruption_level"]
+    context_keys = _context_keys(run_table, config_keys)
+    level_name = _level_name(run_table, config_keys)
+    run_table["context"] = _context_labels(run_table, context_keys)
+    run_table["setting"] = [f"{c}; {level_name} {_fmt_level(v)}" for c, v in
+                            zip(run_table.context, run_table.level, strict=True)]
+    labels = run_table[["run_id", "loss_label", "context", "level", "setting"]]
+    row_table = row_table.drop(columns=["level", "context", "setting"], errors="ignore")
+    row_table = row_table.merge(labels, on="run_id", how="inner")
+    return Results(runs=run_table, rows=row_table, config_keys=config_keys,
+                   context_keys=context_keys, level_name=level_name,
+                   sources=[Path(f) for f in folders], notes=notes)
+
+
+def _refuse_nothing_to_compare(runs: pd.DataFrame, folders) -> None:
+    if (runs.status == "completed").any():
+        return
+    counts = ", ".join(f"{n} {s}" for s, n in runs.status.value_counts().items())
+    where = ", ".join(str(f) for f in folders)
+    raise HarnessError(f"no completed runs under {where} ({counts}); a report needs at "
+                       "least one finished run to show numbers.")
+
+
+def _loss_labels(runs: pd.DataFrame) -> list[str]:
+    """``loss_id`` where the run has one; a failed run gets it rebuilt from its config."""
+    params = sorted(c for c in runs.columns if c.startswith("loss."))
+    out = []
+    for _, run in runs.iterrows():
+        if isinstance(run.get("loss_id"), str):
+            out.append(run["loss_id"])
+            continue
+        given = [(p[5:], run[p]) for p in params if _present(run[p])]
+        inner = ",".join(f"{k}={v!r}" for k, v in given)
+        out.append(f"{run.get('loss', '?')}[{inner}]" if inner else str(run.get("loss", "?")))
+    return out
+
+
+def _present(value) -> bool:
+    return not (value is None or (isinstance(value, float) and np.isnan(value)))
+
+
+def _fill_levels(runs: pd.DataFrame, config_keys: list[str]) -> pd.Series:
+    """The corruption level; a run that failed before reading its data has none, so it
+    borrows the level of a run with the same data config (else 0 when nothing varies)."""
+    if "corruption_level" in runs:
+        level = pd.to_numeric(runs["corruption_level"], errors="coerce")
+    else:
+        level = pd.Series(np.nan, index=runs.index)
+    data_keys = [c for c in config_keys if c == "data" or c.startswith("data.")]
+    if level.isna().any() and data_keys:
+        key = runs[data_keys].astype(str).agg("|".join, axis=1)
+        known = level.groupby(key).first()
+        level = level.fillna(key.map(known))
+    if level.isna().any() and level.nunique() <= 1:
+        level = level.fillna(level.dropna().iloc[0] if level.notna().any() else 0.0)
+    return level
+
+
+def _context_keys(runs: pd.DataFrame, config_keys: list[str]) -> list[str]:
+    """Config keys besides the data set that vary and are not already fixed by the data
+    set, the corruption level and the keys chosen before them: ``data.outlier_frac`` is the
+    level, ``optim.momentum`` follows ``optim``, ``optim.lr`` may be a key of its own."""
+    keys: list[str] = []
+    base = runs["data"].astype(str) + "|" + runs["level"].astype(str)
+    # group choices (``optim``) before their keys (``optim.momentum``)
+    for key in sorted(config_keys, key=lambda k: (k.count("."), config_keys.index(k))):
+        if key == "data" or key in NOT_SETTING or key.startswith("loss."):
+            continue
+        values = runs[key].astype(str)
+        if values.nunique() > 1 and values.groupby(base).nunique().max() > 1:
+            keys.append(key)
+            base = base + "|" + values
+    return keys
+
+
+def _context_labels(runs: pd.DataFrame, keys: list[str]) -> list[str]:
+    out = []
+    for _, run in runs.iterrows():
+        parts = [str(run["data"])] + [f"{k}={_fmt_value(run[k])}" for k in keys]
+        out.append(", ".join(parts))
+    return out
+
+
+def _fmt_value(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _fmt_level(level: float) -> str:
+    return "?" if pd.isna(level) else f"{level:g}"
+
+
+def _level_name(runs: pd.DataFrame, config_keys: list[str]) -> str:
+    """What the corruption level is, named by the data key that holds it."""
+    done = runs[runs.corruption_level.notna()]
+    for key in config_keys:
+        if not key.startswith("data.") or key not in done:
+            continue
+        values = pd.to_numeric(done[key], errors="coerce")
+        if values.notna().all() and np.allclose(values, done.corruption_level):
+            if values.nunique() > 1 or key in LEVEL_NAMES:
+                return LEVEL_NAMES.get(key, key)
+    return "corruption level"
+
+
+def metric_choice(res: Results, metric: str | None) -> dict[str, list[str]]:
+    """metric -> the tasks compared on it: ``metric`` for every task that has it, or each
+    task's primary metric (regression rmse, classification accuracy)."""
+    done = res.completed
+    tasks = sorted(done.task.dropna().unique())
+    on_test = set(res.rows.loc[res.rows.split == SPLIT, "metric"])
+    if metric is not None:
+        if metric not in on_test or metric == "elapsed_s":
+            known = ", ".join(sorted(on_test - {"elapsed_s"}))
+            raise HarnessError(f"unknown metric '{metric}' for these results; choose one of: "
+                               f"{known}.")
+        if metric not in HIGHER_IS_BETTER:
+            raise HarnessError(f"metric '{metric}' has no known direction (better higher or "
+                               "lower) in harness.metrics.HIGHER_IS_BETTER.")
+        with_it = set(res.rows.loc[(res.rows.split == SPLIT) & (res.rows.metric == metric),
+                                   "task"])
+        return {metric: [t for t in tasks if t in with_it]}
+    chosen: dict[str, list[str]] = {}
+    for task in tasks:
+        name = PRIMARY.get(task) or METRICS.get(task, ("objective",))[0]
+        chosen.setdefault(name, []).append(task)
+    return chosen
+
+
+def panel(res: Results, metric: str, tasks: list[str]) -> Panel:
+    done = res.completed[res.completed.task.isin(tasks)]
+    column = f"final.{SPLIT}.{metric}"
+    finals = done[["run_id", "loss_label", "context", "level", "setting", "seed", "task"]].copy()
+    finals["value"] = pd.to_numeric(done[column], errors="coerce") if column in done else np.nan
+    finals = finals[finals.value.notna()].reset_index(drop=True)
+    curves = res.rows[res.rows.run_id.isin(finals.run_id)]
+    return Panel(metric=metric, higher=HIGHER_IS_BETTER[metric], tasks=tasks,
+                 level_name=_level_name(done, res.config_keys), finals=finals, curves=curves)
