@@ -49,11 +49,6 @@ if not OmegaConf.has_resolver("harness_job_dir"):
 register_configs()
 
 
-def _launcher_is_parallel(hc) -> bool:
-    target = str(OmegaConf.select(hc.launcher, "_target_", default=""))
-    return not target.endswith("BasicLauncher")
-
-
 # an absolute path: relative to a module, Hydra would look for an importable package
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
@@ -74,17 +69,17 @@ def main(cfg: DictConfig) -> float | None:
             sys.exit(2)
         return summary["final"].get("val.objective")
 
-    parallel = _launcher_is_parallel(hc)
-    if parallel and "joblib" in str(OmegaConf.select(hc.launcher, "_target_", default="")):
+    launcher = str(OmegaConf.select(hc.launcher, "_target_", default=""))
+    parallel = not launcher.endswith("BasicLauncher")
+    if "joblib" in launcher:
         _share_cores(int(OmegaConf.select(hc.launcher, "n_jobs", default=-1)))
     try:
         summary = R.run(cfg, out_dir, choices, echo=False,
                         progress=bool(cfg.trainer.progress) and not parallel,
                         device_slot=int(hc.job.num) if parallel else None)
-    except USER_ERRORS as err:
-        summary = R.write_failed(cfg, out_dir, choices, err)
-    except Exception as err:  # a bug in one job must not take the sweep down
-        log.exception("job %s failed", hc.job.override_dirname)
+    except Exception as err:  # one job's mistake or bug must not take the sweep down
+        if not isinstance(err, USER_ERRORS):
+            log.exception("job %s failed", hc.job.override_dirname)
         summary = R.write_failed(cfg, out_dir, choices, err)
     record_progress(hc.sweep.dir, hc.job.override_dirname or "(no overrides)", summary)
     return summary.get("final", {}).get("val.objective")

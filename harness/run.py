@@ -28,8 +28,8 @@ from harness.seeding import derive_seeds
 from harness.train import FitResult, fit
 from losses import InvalidParameterError
 
-# config keys that change how a run looks or is scheduled, not what it computes: left out
-# of the run id (and of sweep folder names, see conf/config.yaml)
+# config keys that change how a run looks, not what it computes: left out of the run id
+# (and of sweep folder names, see hydra.job.config.override_dirname in conf/config.yaml)
 COSMETIC_KEYS = ("trainer.progress",)
 
 
