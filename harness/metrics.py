@@ -17,6 +17,8 @@ clean one (so the two add up to 1, barring exact ties).
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -34,48 +36,69 @@ HIGHER_IS_BETTER = {"rmse": False, "mae": False, "r2": True, "accuracy": True,
 
 
 def _macro_f1(pred: torch.Tensor, target: torch.Tensor, n_classes: int) -> torch.Tensor:
-    both = target * n_classes + pred
-    cm = torch.bincount(both, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
-    tp = cm.diagonal().float()
-    support, predicted = cm.sum(1).float(), cm.sum(0).float()
+    """Macro F1 over the last axis, one value per leading index (one confusion matrix per
+    stacked run, counted by a single ``bincount``)."""
+    lead = target.shape[:-1]
+    runs = math.prod(lead)
+    offset = torch.arange(runs, device=target.device).unsqueeze(1) * (n_classes * n_classes)
+    both = offset + (target * n_classes + pred).reshape(runs, -1)
+    cm = torch.bincount(both.reshape(-1), minlength=runs * n_classes * n_classes)
+    cm = cm.reshape(runs, n_classes, n_classes)
+    tp = cm.diagonal(dim1=-2, dim2=-1).float()
+    support, predicted = cm.sum(-1).float(), cm.sum(-2).float()
     present = (support + predicted) > 0
     f1 = 2 * tp / (support + predicted).clamp_min(1)
-    return f1[present].mean()
+    return ((f1 * present).sum(-1) / present.sum(-1)).reshape(lead)
 
 
 def compute(task: str, pred: torch.Tensor, target: torch.Tensor,
             n_classes: int | None = None) -> list[torch.Tensor]:
-    """The task's metrics (order of ``METRICS[task]``) as 0-dim tensors."""
+    """The task's metrics (order of ``METRICS[task]``), each reduced over the sample axis.
+
+    ``target`` is ``[..., n]`` and ``pred`` ``[..., n]`` (``[..., n, C]`` logits for
+    multiclass): leading axes are independent stacked runs, and each metric has shape
+    ``target.shape[:-1]`` (0-dim for one run).
+    """
     pred = pred.detach()
     if task == "regression":
         err = pred - target
-        sse = err.square().sum()
-        sst = (target - target.mean()).square().sum()
-        return [(sse / err.numel()).sqrt(), err.abs().mean(), 1.0 - sse / sst]
+        sse = err.square().sum(-1)
+        sst = (target - target.mean(-1, keepdim=True)).square().sum(-1)
+        return [(sse / err.shape[-1]).sqrt(), err.abs().mean(-1), 1.0 - sse / sst]
     if task == "binary":
         labels = _labels(task, pred)
         t = target.long()
-        return [(labels == t).float().mean(), _macro_f1(labels, t, 2),
-                F.binary_cross_entropy_with_logits(pred, target.float())]
+        return [(labels == t).float().mean(-1), _macro_f1(labels, t, 2),
+                F.binary_cross_entropy_with_logits(pred, target.float(),
+                                                   reduction="none").mean(-1)]
     labels = _labels(task, pred)
-    return [(labels == target).float().mean(), _macro_f1(labels, target, n_classes),
-            F.cross_entropy(pred, target)]
+    log_loss = F.cross_entropy(pred.reshape(-1, pred.shape[-1]), target.reshape(-1),
+                               reduction="none").reshape(target.shape).mean(-1)
+    return [(labels == target).float().mean(-1), _macro_f1(labels, target, n_classes),
+            log_loss]
 
 
 def _labels(task: str, pred: torch.Tensor) -> torch.Tensor:
     return (pred > 0).long() if task == "binary" else pred.argmax(-1)
 
 
-def memorisation(task: str, pred: torch.Tensor, noisy: torch.Tensor,
-                 clean: torch.Tensor) -> list[torch.Tensor]:
-    """``[memorised, corrupted_correct]`` as 0-dim tensors, from the predictions on the
-    corrupted training points and their corrupted (``noisy``) and ``clean`` targets.
+def memorisation(task: str, pred: torch.Tensor, noisy: torch.Tensor, clean: torch.Tensor,
+                 mask: torch.Tensor | None = None) -> list[torch.Tensor]:
+    """``[memorised, corrupted_correct]``, from predictions and the corrupted (``noisy``)
+    and ``clean`` targets, reduced over the last (sample) axis.
 
-    Empty inputs give NaN (the harness does not log these metrics without corruption).
+    Without ``mask`` every given point is a corrupted one; with a boolean ``mask`` of the
+    targets' shape only its points count (stacked runs corrupt different points). No
+    corrupted point gives NaN (the harness does not log these metrics then).
     """
     pred = pred.detach()
     if task == "regression":
         to_noisy, to_clean = (pred - noisy).abs(), (pred - clean).abs()
-        return [(to_noisy < to_clean).float().mean(), (to_clean < to_noisy).float().mean()]
-    labels = _labels(task, pred)
-    return [(labels == noisy.long()).float().mean(), (labels == clean.long()).float().mean()]
+        fits_noisy, fits_clean = to_noisy < to_clean, to_clean < to_noisy
+    else:
+        labels = _labels(task, pred)
+        fits_noisy, fits_clean = labels == noisy.long(), labels == clean.long()
+    if mask is None:
+        return [fits_noisy.float().mean(-1), fits_clean.float().mean(-1)]
+    count = mask.sum(-1)
+    return [(fits_noisy & mask).sum(-1) / count, (fits_clean & mask).sum(-1) / count]

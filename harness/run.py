@@ -11,6 +11,7 @@ import hashlib
 import json
 import platform
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -124,14 +125,29 @@ def write_failed(cfg: DictConfig, out_dir: str | Path, choices: dict[str, str],
     return summary
 
 
-def run(cfg: DictConfig, out_dir: str | Path, choices: dict[str, str] | None = None,
-        echo: bool = True, progress: bool | None = None,
-        device_slot: int | None = None) -> dict[str, Any]:
-    """Train one configuration and write its results to ``out_dir``; return the summary.
+@dataclass
+class Prepared:
+    """A run ready to train: its checked config, loss, data and initialised model, and
+    the summary so far. :func:`run` trains it alone; :mod:`harness.vectorized` stacks
+    several on one device."""
 
-    ``progress`` overrides ``trainer.progress``; ``device_slot`` picks the GPU of a
-    parallel job (see :func:`resolve_device`).
-    """
+    cfg: DictConfig
+    choices: dict[str, str]
+    loss: losses.Loss
+    data_name: str
+    device: torch.device
+    seeds: dict[str, int]
+    data: Any  # harness.data.Dataset
+    model: torch.nn.Module
+    summary: dict[str, Any]
+    t0: float = field(default_factory=time.perf_counter)
+
+
+def prepare(cfg: DictConfig, choices: dict[str, str] | None = None,
+            device_slot: int | None = None) -> Prepared:
+    """Check the config, build the data and the model (initialised from the run's own
+    seed): everything before the optimiser. User mistakes raise before any data is built
+    where they can be seen from the config."""
     t0 = time.perf_counter()
     validate(cfg)
     choices = choices or {}
@@ -151,34 +167,53 @@ def run(cfg: DictConfig, out_dir: str | Path, choices: dict[str, str] | None = N
                                f"'{loss.name}': {err}") from None
     torch.manual_seed(seeds["init"])  # model initialisation draws from the global RNG
     model = call(cfg.model, in_features=data.n_features, out_features=data.n_outputs).to(device)
-    optimizer = call(cfg.optim, params=model.parameters())
-
-    result = FitResult()
     summary.update(task=task, loss_id=loss.id, data_info=data.info, device=str(device))
-    error: BaseException | None = None
-    try:
-        fit(model, loss, optimizer, data, device, epochs=cfg.trainer.epochs,
-            batch_size=cfg.trainer.batch_size, shuffle_seed=seeds["shuffle"],
-            progress=cfg.trainer.progress if progress is None else progress,
-            desc=f"{loss.id} | {data_name}", result=result)
-        summary["status"] = result.status
-    except KeyboardInterrupt as err:  # keep what was computed, then stop as asked
-        summary["status"], summary["error"], error = "interrupted", "KeyboardInterrupt", err
-    except Exception as err:
-        summary["status"], error = "failed", err
-        summary["error"] = f"{type(err).__name__}: {err}".splitlines()[0]
+    return Prepared(cfg, choices, loss, data_name, device, seeds, data, model, summary, t0)
 
+
+def finish(job: Prepared, result: FitResult, out_dir: str | Path,
+           extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Complete ``job.summary`` from ``result`` (and ``extra``) and write the run folder."""
+    summary = job.summary
     last = max((r[0] for r in result.rows), default=0)
     summary.update({
         "epochs_run": result.epochs_run, "diverged_epoch": result.diverged_epoch,
         "final": {f"{s}.{m}": v for e, s, m, v in result.rows if e == last},
         "train_time_s": result.train_seconds,
-        "wall_time_s": time.perf_counter() - t0,
+        "wall_time_s": time.perf_counter() - job.t0,
+        **(extra or {}),
         "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
     })
     metrics = pd.DataFrame([(summary["run_id"], *r) for r in result.rows],
                            columns=results.METRIC_COLUMNS)
     results.write_run(out_dir, metrics, summary)
+    return summary
+
+
+def run(cfg: DictConfig, out_dir: str | Path, choices: dict[str, str] | None = None,
+        echo: bool = True, progress: bool | None = None,
+        device_slot: int | None = None) -> dict[str, Any]:
+    """Train one configuration and write its results to ``out_dir``; return the summary.
+
+    ``progress`` overrides ``trainer.progress``; ``device_slot`` picks the GPU of a
+    parallel job (see :func:`resolve_device`).
+    """
+    job = prepare(cfg, choices, device_slot)
+    optimizer = call(cfg.optim, params=job.model.parameters())
+    result = FitResult()
+    error: BaseException | None = None
+    try:
+        fit(job.model, job.loss, optimizer, job.data, job.device, epochs=cfg.trainer.epochs,
+            batch_size=cfg.trainer.batch_size, shuffle_seed=job.seeds["shuffle"],
+            progress=cfg.trainer.progress if progress is None else progress,
+            desc=f"{job.loss.id} | {job.data_name}", result=result)
+        job.summary["status"] = result.status
+    except KeyboardInterrupt as err:  # keep what was computed, then stop as asked
+        job.summary["status"], job.summary["error"], error = "interrupted", "KeyboardInterrupt", err
+    except Exception as err:
+        job.summary["status"], error = "failed", err
+        job.summary["error"] = f"{type(err).__name__}: {err}".splitlines()[0]
+    summary = finish(job, result, out_dir)
     if error is not None:
         raise error
     if echo:

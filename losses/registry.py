@@ -80,6 +80,17 @@ REDUCTIONS: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], str]] = {
 }
 
 
+def _rms_last(per_sample: torch.Tensor) -> torch.Tensor:
+    return torch.linalg.vector_norm(per_sample, dim=-1) / math.sqrt(max(per_sample.shape[-1], 1))
+
+
+#: the same reductions over the last (sample) axis only, for stacked runs (``Loss.stacked``)
+LAST_AXIS_REDUCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "mean": lambda per_sample: per_sample.mean(-1),
+    "rms": _rms_last,
+}
+
+
 @dataclass(frozen=True)
 class LossSpec:
     """What the registry knows about one loss.
@@ -316,6 +327,12 @@ class Loss:
         """The per-sample loss, shape ``target.shape`` (``pred.shape[:-1]`` for multiclass)."""
         check_shapes(self.spec, pred, target)
         return self.spec.fn(pred, target, **self.params)
+
+    def stacked(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The loss of each of several stacked runs: ``pred`` and ``target`` carry leading
+        run axes before the sample axis (``target`` ``[..., n]``), and the reduction runs
+        over the sample axis only, giving shape ``target.shape[:-1]``."""
+        return LAST_AXIS_REDUCTIONS[self.spec.reduction](self.unreduced(pred, target))
 
     @property
     def bounded(self) -> bool:
