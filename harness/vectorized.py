@@ -111,19 +111,18 @@ def chunks(items: Sequence, size: int) -> list[list]:
 
 
 # ---------------------------------------------------------------- optimisers
-def _per_member(values: Sequence[float], device: torch.device) -> torch.Tensor:
-    return torch.tensor([float(v) for v in values], device=device)
+def _per_member(values: Sequence[float], like: torch.Tensor) -> torch.Tensor:
+    return torch.tensor([float(v) for v in values], device=like.device, dtype=like.dtype)
 
 
 class StackedOptimizer:
     """Adam, AdamW or SGD (torch's update rules, defaults as torch's) over stacked
     parameters ``[K, ...]``, with a learning rate, weight decay and momentum per member."""
 
-    def __init__(self, kind: str, params: list[torch.Tensor], optim_cfgs: list[dict],
-                 device: torch.device):
+    def __init__(self, kind: str, params: list[torch.Tensor], optim_cfgs: list[dict]):
         self.kind, self.params, self.step_count = kind, params, 0
         first = optim_cfgs[0]
-        self.hyper = {k: _per_member([c.get(k, 0.0) for c in optim_cfgs], device)
+        self.hyper = {k: _per_member([c.get(k, 0.0) for c in optim_cfgs], params[0])
                       for k in ("lr", "weight_decay", "momentum")}
         if kind in ("adam", "adamw"):
             self.beta1, self.beta2 = (float(b) for b in first.get("betas", (0.9, 0.999)))
@@ -304,7 +303,7 @@ def train_group(jobs: list[Prepared], results: list[FitResult], *, epochs: int,
     corrupted = [bool(j.data.corrupted.any()) for j in jobs]
     stack = Stack([j.model for j in jobs], device)
     objective = Objective(jobs, device)
-    opt = StackedOptimizer(optim_kind, stack.params, optim_cfgs, device)
+    opt = StackedOptimizer(optim_kind, stack.params, optim_cfgs)
     gens = [torch.Generator(device=device).manual_seed(j.seeds["shuffle"]) for j in jobs]
     alive = list(range(len(jobs)))  # job index of each row of the stack
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)

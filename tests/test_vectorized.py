@@ -1,0 +1,237 @@
+"""Stacked training (harness.vectorized) and hydra/launcher=vectorized.
+
+A member of a stack must compute what the same config computes alone: the engine tests
+compare every metric row of stacked members with :func:`harness.train.fit` on the same
+prepared job, in float32 (to float tolerance) and float64 (to the float32 rounding of the
+stored rows); the CLI tests compare
+a vectorised sweep's folders with the basic launcher's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+import torch
+from conftest import make_cfg, run_cli
+
+from harness import results
+from harness import run as R
+from harness import vectorized as V
+from harness.train import FitResult, fit
+
+SMALL = ["data.n_samples=240", "trainer.epochs=3", "trainer.progress=false",
+         "trainer.batch_size=32"]
+
+
+def prepare(*overrides: str) -> R.Prepared:
+    cfg = make_cfg(*SMALL, *overrides)
+    choices = {o.split("=")[0]: o.split("=")[1] for o in overrides
+               if o.split("=")[0] in ("data", "loss", "model", "optim")}
+    return R.prepare(cfg, choices)
+
+
+def to_double(job: R.Prepared) -> R.Prepared:
+    d = job.data
+    same = d.X_train_clean is d.X["train"]
+    d.X = {k: v.double() for k, v in d.X.items()}
+    d.X_train_clean = d.X["train"] if same else d.X_train_clean.double()
+    if d.task != "multiclass":
+        d.y = {k: v.double() for k, v in d.y.items()}
+        d.y_train_clean = d.y_train_clean.double()
+    job.model.double()
+    return job
+
+
+def alone(job: R.Prepared) -> FitResult:
+    opt = R.call(job.cfg.optim, params=job.model.parameters())
+    return fit(job.model, job.loss, opt, job.data, job.device,
+               epochs=int(job.cfg.trainer.epochs), batch_size=int(job.cfg.trainer.batch_size),
+               shuffle_seed=job.seeds["shuffle"], progress=False)
+
+
+def stacked(jobs: list[R.Prepared]) -> list[FitResult]:
+    out = [FitResult() for _ in jobs]
+    cfg = jobs[0].cfg
+    V.train_group(jobs, out, epochs=int(cfg.trainer.epochs),
+                  batch_size=int(cfg.trainer.batch_size),
+                  optim_kind=V.OPTIMIZERS[str(cfg.optim._target_)],
+                  optim_cfgs=[V.optim_settings(j.cfg) for j in jobs])
+    return out
+
+
+def assert_same(a: FitResult, b: FitResult, rtol: float) -> None:
+    assert (a.status, a.epochs_run, a.diverged_epoch) == (b.status, b.epochs_run,
+                                                          b.diverged_epoch)
+    assert [r[:3] for r in a.rows] == [r[:3] for r in b.rows]
+    for ra, rb in zip(a.rows, b.rows, strict=True):
+        if ra[2] == "elapsed_s":
+            continue
+        if math.isnan(ra[3]):
+            assert math.isnan(rb[3]), (ra, rb)
+        else:
+            assert rb[3] == pytest.approx(ra[3], rel=rtol, abs=rtol), (ra, rb)
+
+
+def check_group(member_overrides: list[list[str]], common: list[str], rtol: float = 2e-4,
+                double: bool = False) -> None:
+    build = (lambda o: to_double(prepare(*common, *o))) if double else \
+        (lambda o: prepare(*common, *o))
+    expected = [alone(build(o)) for o in member_overrides]
+    got = stacked([build(o) for o in member_overrides])
+    for a, b in zip(expected, got, strict=True):
+        assert_same(a, b, rtol)
+
+
+# float64 training agrees to ~1e-12, but metric rows are stored as float32 (in both
+# paths), so two nearly equal values may round to neighbouring float32 numbers
+DOUBLE_RTOL = 5e-7
+
+MIXED = {  # members differing in seed, corruption level, learning rate and loss
+    "regression": (["data=outliers"],
+                   [["loss=mse", "seed=0"], ["loss=huber", "seed=1", "data.outlier_frac=0.1"],
+                    ["loss=huber", "loss.delta=0.5", "seed=0", "optim.lr=0.01"],
+                    ["loss=mae", "seed=2", "data.outlier_frac=0"],
+                    ["loss=rmse", "seed=3"]]),
+    "binary": (["data=binary"],
+               [["loss=bce", "seed=0"], ["loss=hinge", "seed=1", "data.label_noise=0.2"],
+                ["loss=focal", "seed=0", "optim.lr=0.01", "data.label_noise=0.1"]]),
+    "multiclass": (["data=multiclass"],
+                   [["loss=ce", "seed=0"], ["loss=gce", "seed=1", "data.label_noise=0.3"],
+                    ["loss=sce", "seed=0", "optim.lr=0.01"],
+                    ["loss=label_smoothing_ce", "seed=2", "data.corruption=pair",
+                     "data.label_noise=0.2"]]),
+}
+
+
+@pytest.mark.parametrize("task", list(MIXED))
+def test_stacked_members_match_runs_alone_in_float32(task):
+    common, members = MIXED[task]
+    check_group(members, common)
+
+
+@pytest.mark.parametrize("task", list(MIXED))
+def test_stacked_members_match_runs_alone_in_float64(task):
+    common, members = MIXED[task]
+    check_group(members, common, rtol=DOUBLE_RTOL, double=True)
+
+
+@pytest.mark.parametrize("optim", [
+    ["optim=sgd"], ["optim=sgd", "optim.nesterov=true"], ["optim=adamw"],
+    ["optim=adam", "optim.weight_decay=0.01"]])
+def test_every_optimiser_matches_torchs_in_float64(optim):
+    members = [["loss=mse", "seed=0"], ["loss=huber", "seed=1", "optim.lr=0.003"],
+               ["loss=mae", "seed=2", "optim.weight_decay=0.05"]]
+    if optim[0] == "optim=sgd":
+        members[2].append("optim.momentum=0.5")
+    check_group(members, optim, rtol=DOUBLE_RTOL, double=True)
+
+
+@pytest.mark.parametrize("model", ["linear", "cnn1d"])
+def test_other_models_stack(model):
+    check_group([["seed=0"], ["seed=1", "loss=huber"]], [f"model={model}"])
+
+
+def test_a_diverging_member_is_dropped_without_disturbing_the_others():
+    common = ["optim=sgd", "optim.momentum=0", "trainer.epochs=4"]
+    members = [["seed=0"], ["seed=1", "optim.lr=1e6"], ["seed=2", "loss=huber"]]
+    expected = [alone(prepare(*common, *o)) for o in members]
+    assert expected[1].status == "diverged"  # the premise: this lr diverges alone
+    got = stacked([prepare(*common, *o) for o in members])
+    assert got[1].status == "diverged"
+    assert got[1].diverged_epoch == expected[1].diverged_epoch
+    assert got[0].status == got[2].status == "completed"
+    for a, b in zip(expected, got, strict=True):
+        assert_same(a, b, 2e-4)
+
+
+def test_members_with_the_same_data_share_one_copy_of_the_features():
+    jobs = [prepare("seed=0"), prepare("seed=0", "loss=mae"), prepare("seed=1")]
+    splits = V.stacked_splits(jobs, torch.device("cpu"))
+    assert splits["train"].X.shape[0] == 2
+    assert splits["train"].xid.tolist() == [0, 0, 1]
+
+
+def test_group_key_separates_what_cannot_share_a_stack():
+    def key(*o):
+        cfg = make_cfg(*o)
+        return V.group_key(cfg, R.identity(cfg, {})[0])
+
+    base = key("loss=mse", "seed=0")
+    assert key("loss=huber", "loss.delta=2", "seed=5", "optim.lr=0.1",
+               "data.outlier_frac=0.3") == base
+    assert key("trainer.epochs=3") != base
+    assert key("model.hidden=[8]") != base
+    assert key("data.n_samples=500") != base
+    assert key("optim=sgd") != base
+
+
+def test_chunks_are_near_equal_and_cover_everything():
+    assert [len(c) for c in V.chunks(list(range(10)), 4)] == [3, 4, 3]
+    assert sum(V.chunks(list(range(10)), 4), []) == list(range(10))
+    assert V.chunks([1, 2], 100) == [[1, 2]]
+
+
+def test_max_members_fits_memory_and_obeys_a_limit():
+    job = prepare()
+    assert V.max_members(job, 32, limit=5) == 5
+    auto = V.max_members(job, 32)
+    assert 1 <= auto <= V.MAX_MEMBERS
+    assert V.member_bytes(job, 32) > 4 * sum(p.numel() for p in job.model.parameters())
+
+
+# ---------------------------------------------------------------- the launcher, end to end
+SWEEP = ["loss=mse,huber", "data.outlier_frac=0,0.2", "seed=0,1", "data.n_samples=200",
+         "trainer.epochs=2", "trainer.progress=false"]
+
+
+def tree(folder) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
+                  if p.name not in ("report",))
+
+
+def test_vectorized_sweep_writes_what_the_basic_launcher_writes(tmp_path):
+    basic, vec = tmp_path / "basic", tmp_path / "vec"
+    r1 = run_cli("-m", *SWEEP, f"hydra.sweep.dir={basic}")
+    r2 = run_cli("-m", *SWEEP, "hydra/launcher=vectorized", "hydra.launcher.max_members=3",
+                 f"hydra.sweep.dir={vec}")
+    assert r1.returncode == 0, r1.stderr[-2000:]
+    assert r2.returncode == 0, r2.stderr[-2000:]
+    assert "8 jobs: 1 stacked groups (8)" in r2.stdout
+    assert "split into 3 chunks of at most 3 members" in r2.stdout
+    assert tree(basic) == tree(vec)
+    a, b = results.load(basic), results.load(vec)
+    assert sorted(a.run_id.unique()) == sorted(b.run_id.unique())
+    keys = ["run_id", "epoch", "split", "metric"]
+    m = a.merge(b, on=keys, suffixes=("_basic", "_vec"))
+    assert len(m) == len(a) == len(b)
+    m = m[m.metric != "elapsed_s"]
+    assert ((m.value_vec - m.value_basic).abs() <= 1e-4 * (1 + m.value_basic.abs())).all()
+    run = next(vec.glob("*/summary.json"))
+    s_vec = json.loads(run.read_text())
+    s_basic = json.loads((basic / run.parent.name / "summary.json").read_text())
+    assert s_vec.pop("stacked_members") == 3
+    assert sorted(s_vec) == sorted(s_basic)
+    assert s_vec["config"] == s_basic["config"] and s_vec["status"] == "completed"
+    # resume: a re-run finds every job finished
+    r3 = run_cli("-m", *SWEEP, "hydra/launcher=vectorized", f"hydra.sweep.dir={vec}")
+    assert r3.returncode == 0 and "8 jobs: 8 done, 0 to run" in r3.stdout
+
+
+def test_unstackable_jobs_and_failures_stay_local(tmp_path):
+    # min_group=3: the two-job groups run one by one; a bad loss parameter fails alone
+    r = run_cli("-m", "loss=mse,huber", "model=linear,mlp", "data.n_samples=200",
+                "trainer.epochs=2", "hydra/launcher=vectorized", f"hydra.sweep.dir={tmp_path}",
+                "hydra.launcher.min_group=3")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "4 jobs: 0 stacked groups (0), 4 run one by one" in r.stdout
+    assert len(results.summaries(tmp_path)) == 4
+    r = run_cli("-m", "loss=huber", "loss.delta=1,-1,2", "data.n_samples=200",
+                "trainer.epochs=2", "hydra/launcher=vectorized", f"hydra.sweep.dir={tmp_path}/f")
+    assert r.returncode == 1
+    s = results.summaries(tmp_path / "f").set_index("loss.delta")
+    assert s.loc[-1.0, "status"] == "failed"
+    assert s.loc[1.0, "status"] == s.loc[2.0, "status"] == "completed"
+    assert isinstance(results.load(tmp_path / "f"), pd.DataFrame)
