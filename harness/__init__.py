@@ -1,3 +1,3 @@
 """The loss harness: compare loss functions on benchmark tasks."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -16,11 +16,16 @@ Guarantees, for every data set:
 - Features are standardised with the *clean* training split's mean and std only.
   Regression targets are standardised with the clean training targets' mean and std, so
   metrics are in units of the clean target's standard deviation.
-- Corruption touches the training split only and draws from ``seeds["corruption"]``.
+- Corruption touches the training split and draws from ``seeds["corruption"]``.
   Exactly ``round(level * n_train)`` training points are corrupted, taken in one fixed
   random order, so the points corrupted at a lower level are a subset of those at a
   higher level; what happens to a point (its shift, its new label) is drawn per point
   and does not depend on the level either.
+- ``val`` and ``test`` stay clean. A corrupted copy of the validation rows,
+  ``val_corrupted``, is what a user without clean labels would hold out: the same
+  corruption process (one call over train and val rows, so shared draws such as the
+  leverage direction are the same) at the same level, with its own order of rows. Model
+  selection (``harness.protocol``) reads it and nothing clean.
 - :class:`Dataset` keeps the clean training targets (and features) and the mask of
   corrupted points; ``info`` records the kind, the asked level and the realised rate.
 """
@@ -60,10 +65,19 @@ class Dataset:
     # the training features before corruption: the same tensor as X["train"] unless the
     # corruption moves features (leverage points)
     X_train_clean: torch.Tensor | None = None
+    # the validation rows corrupted as the training rows are (see the module docstring):
+    # features (the same tensor as X["val"] unless the corruption moves features),
+    # targets, and which rows were corrupted
+    X_val_corrupted: torch.Tensor | None = None
+    y_val_corrupted: torch.Tensor | None = None
+    corrupted_val: torch.Tensor | None = None
 
     def __post_init__(self):
         if self.X_train_clean is None:
             self.X_train_clean = self.X["train"]
+        if self.y_val_corrupted is None:
+            self.X_val_corrupted, self.y_val_corrupted = self.X["val"], self.y["val"]
+            self.corrupted_val = torch.zeros(len(self.y["val"]), dtype=torch.bool)
 
     @property
     def n_features(self) -> int:
@@ -117,7 +131,7 @@ def _check_split_sizes(n: int, n_train: int, n_val: int, n_test: int) -> None:
             "each split needs rows: raise data.n_samples or lower data.val_frac/test_frac.")
 
 
-def corruption_order(n_train: int, frac: float, seed: int) -> np.ndarray:
+def corruption_order(n_train: int, frac: float, seed: int | list[int]) -> np.ndarray:
     """Boolean mask of exactly ``round(frac * n_train)`` training rows to corrupt, taken
     in one fixed random order (so masks nest as ``frac`` grows)."""
     k = round(frac * n_train)
@@ -390,9 +404,14 @@ def build(name: str, *, seeds: dict[str, int], corruption: str, level: float,
         mu, sd = y[idx["train"]].mean(), y[idx["train"]].std() or 1.0
         y = (y - mu) / sd
     X_clean, y_clean = X[idx["train"]], y[idx["train"]]
-    mask = corruption_order(len(y_clean), level, seeds["corruption"])
-    X_train, y_train = corrupt(task, corruption, X_clean, y_clean, mask, seeds["corruption"],
-                               n_classes=pool.n_classes, **corruption_params)
+    n_train = len(y_clean)
+    mask = corruption_order(n_train, level, seeds["corruption"])
+    mask_val = corruption_order(len(idx["val"]), level, [seeds["corruption"], 2])
+    # one corruption call over the train and val rows: one process, shared draws alike
+    tv = np.concatenate([idx["train"], idx["val"]])
+    X_tv, y_tv = corrupt(task, corruption, X[tv], y[tv], np.concatenate([mask, mask_val]),
+                         seeds["corruption"], n_classes=pool.n_classes, **corruption_params)
+    X_train, y_train = X_tv[:n_train], y_tv[:n_train]
 
     ydtype = torch.int64 if task == "multiclass" else torch.float32
     Xt = {s: torch.from_numpy(X[idx[s]]) for s in SPLITS}
@@ -401,13 +420,18 @@ def build(name: str, *, seeds: dict[str, int], corruption: str, level: float,
     yt["train"] = torch.as_tensor(y_train, dtype=ydtype)
     if not np.array_equal(X_train, X_clean):
         Xt["train"] = torch.from_numpy(X_train)
+    X_val_c = (Xt["val"] if np.array_equal(X_tv[n_train:], X[idx["val"]])
+               else torch.from_numpy(X_tv[n_train:]))
     realised = float(mask.mean()) if len(mask) else 0.0
     info = {"corruption": corruption, "corruption_level": level,
             "realised_corruption": realised, "n_corrupted": int(mask.sum()),
+            "n_corrupted_val": int(mask_val.sum()),
             "n_train": len(idx["train"]), "n_val": len(idx["val"]),
             "n_test": len(idx["test"]), "n_features": X.shape[1]}
     return Dataset(name, task, Xt, yt, clean_y, torch.from_numpy(mask), pool.n_classes, idx,
-                   info, X_train_clean=clean_X)
+                   info, X_train_clean=clean_X, X_val_corrupted=X_val_c,
+                   y_val_corrupted=torch.as_tensor(y_tv[n_train:], dtype=ydtype),
+                   corrupted_val=torch.from_numpy(mask_val))
 
 
 # defaults of every corruption kind's parameters, per task (a builder accepts them all)

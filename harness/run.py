@@ -101,7 +101,7 @@ def summary_table(rows: list[tuple[int, str, str, float]], epoch: int) -> pd.Dat
     df = pd.DataFrame(rows, columns=["epoch", "split", "metric", "value"])
     last = df[(df.epoch == epoch) & (df.metric != "elapsed_s")]
     table = last.pivot(index="split", columns="metric", values="value")
-    order = [s for s in ("train", "train_clean", "val", "test") if s in table.index]
+    order = [s for s in SPLIT_ORDER if s in table.index]
     cols = ["objective"] + [c for c in table.columns if c != "objective"]
     return table.loc[order, cols]
 
@@ -159,7 +159,8 @@ def prepare(cfg: DictConfig, choices: dict[str, str] | None = None,
     summary = base_summary(cfg, choices)
     seeds = derive_seeds(int(cfg.seed))
     data = call(cfg.data, seeds=seeds)
-    for split, target in {**data.y, "train_clean": data.y_train_clean}.items():
+    for split, target in {**data.y, "train_clean": data.y_train_clean,
+                          "val_corrupted": data.y_val_corrupted}.items():
         try:
             loss.check_target(target, data.n_classes)
         except losses.LossError as err:

@@ -39,12 +39,17 @@ def eval_splits(data: Dataset,
                 device: torch.device) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Split name -> (X, y) on the device. ``train`` has what the model trains on
     (corrupted, if corruption is on); ``train_clean`` the clean training inputs and targets
-    (the same input tensor unless the corruption moved features)."""
+    (the same input tensor unless the corruption moved features); ``val`` and ``test`` are
+    clean; ``val_corrupted`` is the validation rows corrupted as training is (what model
+    selection reads)."""
     X_train = data.X["train"].to(device)
     X_clean = X_train if data.X_train_clean is data.X["train"] else data.X_train_clean.to(device)
+    X_val = data.X["val"].to(device)
+    X_val_c = X_val if data.X_val_corrupted is data.X["val"] else data.X_val_corrupted.to(device)
     return {"train": (X_train, data.y["train"].to(device)),
             "train_clean": (X_clean, data.y_train_clean.to(device)),
-            "val": (data.X["val"].to(device), data.y["val"].to(device)),
+            "val": (X_val, data.y["val"].to(device)),
+            "val_corrupted": (X_val_c, data.y_val_corrupted.to(device)),
             "test": (data.X["test"].to(device), data.y["test"].to(device))}
 
 

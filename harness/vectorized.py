@@ -202,10 +202,13 @@ class Split:
 def stacked_splits(jobs: list[Prepared], device: torch.device) -> dict[str, Split]:
     """The four evaluation splits of every member, as in :func:`harness.train.eval_splits`."""
     out = {}
-    for name in ("train", "train_clean", "val", "test"):
+    for name in ("train", "train_clean", "val", "val_corrupted", "test"):
         if name == "train_clean":
             xs = [j.data.X_train_clean for j in jobs]
             ys = [j.data.y_train_clean for j in jobs]
+        elif name == "val_corrupted":
+            xs = [j.data.X_val_corrupted for j in jobs]
+            ys = [j.data.y_val_corrupted for j in jobs]
         else:
             xs, ys = [j.data.X[name] for j in jobs], [j.data.y[name] for j in jobs]
         X, xid = _unique(xs, device)

@@ -106,6 +106,40 @@ def test_features_scaled_with_clean_training_statistics_only(name):
     assert d.X["test"].double().mean(0).abs().max() > 1e-3
 
 
+@pytest.mark.parametrize("name, kind", PAIRS)
+def test_val_corrupted_is_the_val_rows_corrupted_like_training(name, kind):
+    clean, dirty = build(name), build(name, level=0.3, corruption=kind)
+    # without corruption it is the clean validation split itself
+    assert torch.equal(clean.y_val_corrupted, clean.y["val"])
+    assert not clean.corrupted_val.any() and clean.info["n_corrupted_val"] == 0
+    # with it: the same rows, clean val untouched, round(level * n_val) rows changed
+    assert torch.equal(dirty.y["val"], clean.y["val"])
+    changed = dirty.y_val_corrupted != dirty.y["val"]
+    if kind == "leverage":
+        changed |= (dirty.X_val_corrupted != dirty.X["val"]).any(1)
+    assert torch.equal(changed, dirty.corrupted_val)
+    n_val = len(dirty.y["val"])
+    assert int(dirty.corrupted_val.sum()) == round(0.3 * n_val) == dirty.info["n_corrupted_val"]
+    # the training corruption does not depend on the validation one being there
+    again = build(name, level=0.3, corruption=kind)
+    assert torch.equal(again.y_val_corrupted, dirty.y_val_corrupted)
+    assert torch.equal(again.y["train"], dirty.y["train"])
+
+
+def test_leverage_moves_val_rows_along_the_training_direction():
+    d = build("outliers", level=0.3, corruption="leverage")
+    dx_train = (d.X["train"] - d.X_train_clean)[d.corrupted].double()
+    dx_val = (d.X_val_corrupted - d.X["val"])[d.corrupted_val].double()
+    unit = dx_train[0] / dx_train[0].norm()
+    cos = (dx_val @ unit) / dx_val.norm(dim=1)
+    assert torch.allclose(cos, torch.ones_like(cos), atol=1e-4)
+    # and the targets move with the training points' sign
+    dy_train = (d.y["train"] - d.y_train_clean)[d.corrupted]
+    dy_val = (d.y_val_corrupted - d.y["val"])[d.corrupted_val]
+    assert (dy_train.sign() == dy_train.sign()[0]).all()
+    assert (dy_val.sign() == dy_train.sign()[0]).all()
+
+
 def d_task(name: str) -> str:
     return D.SOURCES[name][0]
 

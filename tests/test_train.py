@@ -22,7 +22,7 @@ def test_run_writes_tidy_metrics_and_summary(tmp_path):
     m = pd.read_parquet(tmp_path / "metrics.parquet")
     assert list(m.columns) == results.METRIC_COLUMNS
     assert sorted(m.epoch.unique()) == [0, 1, 2]
-    assert set(m.split) == {"train", "train_clean", "val", "test"}
+    assert set(m.split) == {"train", "train_clean", "val", "val_corrupted", "test"}
     assert set(m.metric) == {"objective", "rmse", "mae", "r2", "elapsed_s", "memorised",
                              "corrupted_correct"}
     # one row per (epoch, split, metric): tidy

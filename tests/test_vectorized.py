@@ -35,12 +35,14 @@ def prepare(*overrides: str) -> R.Prepared:
 
 def to_double(job: R.Prepared) -> R.Prepared:
     d = job.data
-    same = d.X_train_clean is d.X["train"]
+    same, same_val = d.X_train_clean is d.X["train"], d.X_val_corrupted is d.X["val"]
     d.X = {k: v.double() for k, v in d.X.items()}
     d.X_train_clean = d.X["train"] if same else d.X_train_clean.double()
+    d.X_val_corrupted = d.X["val"] if same_val else d.X_val_corrupted.double()
     if d.task != "multiclass":
         d.y = {k: v.double() for k, v in d.y.items()}
         d.y_train_clean = d.y_train_clean.double()
+        d.y_val_corrupted = d.y_val_corrupted.double()
     job.model.double()
     return job
 
