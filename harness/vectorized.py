@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -40,6 +42,8 @@ from tqdm.auto import tqdm
 from harness import metrics as M
 from harness.run import COSMETIC_KEYS, Prepared
 from harness.train import FitResult
+
+logger = logging.getLogger("harness")
 
 # config keys that may differ between the members of one stacked training
 PER_MEMBER = ("seed", "loss", "optim.lr", "optim.weight_decay", "optim.momentum",
@@ -367,3 +371,124 @@ def optim_settings(cfg: DictConfig) -> dict:
     node = OmegaConf.to_container(cfg.optim, resolve=True)
     node.pop("_target_", None)
     return node
+
+
+# ---------------------------------------------------------------- running many jobs
+@dataclass
+class Task:
+    """One job for :func:`run_stacked`: its composed config (no ``hydra`` node needed),
+    group choices, and run folder. ``ref`` is the caller's own handle on it."""
+
+    cfg: DictConfig
+    choices: dict[str, str]
+    out_dir: str | Path
+    ref: Any = None
+
+
+def plan_groups(tasks: Sequence[Task], min_group: int = 2
+                ) -> tuple[list[list[Task]], list[Task]]:
+    """(groups to stack, tasks to run alone): tasks with the same :func:`group_key`
+    share a group; those that cannot be stacked and groups smaller than ``min_group``
+    run alone."""
+    from harness.config import flatten
+
+    groups: dict[str, list[Task]] = {}
+    alone: list[Task] = []
+    for task in tasks:
+        try:
+            key = group_key(task.cfg, flatten(task.cfg, task.choices))
+        except Exception:  # a config the runner will reject: it says why, alone
+            key = None
+        (alone.append(task) if key is None else groups.setdefault(key, []).append(task))
+    stacked = []
+    for group in groups.values():
+        (stacked.append(group) if len(group) >= max(1, min_group) else alone.extend(group))
+    return stacked, alone
+
+
+def describe(groups: list[list[Task]], alone: list[Task]) -> str:
+    """``16 jobs: 2 stacked groups (8+8), 1 run one by one``."""
+    total = sum(map(len, groups)) + len(alone)
+    sizes = "+".join(str(len(g)) for g in groups) or "0"
+    rest = f", {len(alone)} run one by one" if alone else ""
+    return f"{total} jobs: {len(groups)} stacked groups ({sizes}){rest}"
+
+
+def run_group(group: Sequence[Task], on_done: Callable[[Task, dict[str, Any]], None],
+              run_alone: Callable[[Task], None], limit: int | None = None,
+              log: Callable[[str], None] = print) -> None:
+    """Prepare, train (in chunks that fit the device) and write every task of ``group``.
+
+    Each task ends in exactly one of: ``on_done(task, summary)`` after its run folder is
+    written (completed, diverged, or failed before training with its one-line error), or
+    ``run_alone(task)`` when the stacked training of its chunk raised (a bug or, say, out
+    of memory: the ordinary runner then redoes those tasks one by one).
+    """
+    from harness import run as R
+    from harness.errors import USER_ERRORS
+
+    def prepare(task: Task) -> Prepared | None:
+        try:
+            return R.prepare(task.cfg, task.choices)
+        except Exception as err:  # one job's mistake must not take the group down
+            if not isinstance(err, USER_ERRORS):
+                logger.exception("job %s failed", task.out_dir)
+            on_done(task, R.write_failed(task.cfg, task.out_dir, task.choices, err))
+            return None
+
+    ready: dict[int, Prepared] = {}
+    size = None
+    for i, task in enumerate(group):  # the first job that prepares sizes the chunks
+        job = prepare(task)
+        if job is not None:
+            ready[i] = job
+            size = max_members(job, int(job.cfg.trainer.batch_size), limit)
+            break
+    if size is None:
+        return
+    todo = [i for i in range(len(group)) if i >= min(ready)]
+    parts = chunks(todo, size)
+    if len(parts) > 1:
+        log(f"group of {len(todo)} split into {len(parts)} chunks of at most {size} members")
+    for part in parts:
+        for i in part:
+            if i not in ready:
+                job = prepare(group[i])
+                if job is not None:
+                    ready[i] = job
+        members = [i for i in part if i in ready]
+        if members:
+            _train_chunk([group[i] for i in members], [ready.pop(i) for i in members],
+                         on_done, run_alone)
+
+
+def _train_chunk(tasks: list[Task], jobs: list[Prepared],
+                 on_done: Callable[[Task, dict[str, Any]], None],
+                 run_alone: Callable[[Task], None]) -> None:
+    from harness import run as R
+
+    results = [FitResult() for _ in jobs]
+    first = jobs[0]
+    trainer = first.cfg.trainer
+    extra = {"stacked_members": len(jobs)}
+    try:
+        train_group(jobs, results, epochs=int(trainer.epochs),
+                    batch_size=int(trainer.batch_size),
+                    optim_kind=OPTIMIZERS[str(first.cfg.optim._target_)],
+                    optim_cfgs=[optim_settings(j.cfg) for j in jobs],
+                    progress=bool(trainer.progress),
+                    desc=f"{len(jobs)} stacked runs | {first.data_name}")
+    except KeyboardInterrupt:  # keep what was computed, then stop as asked
+        for task, job, res in zip(tasks, jobs, results, strict=True):
+            job.summary.update(status="interrupted", error="KeyboardInterrupt")
+            R.finish(job, res, task.out_dir, extra)
+        raise
+    except Exception:
+        logger.exception("stacked training of %d jobs failed; running them one by one",
+                         len(jobs))
+        for task in tasks:
+            run_alone(task)
+        return
+    for task, job, res in zip(tasks, jobs, results, strict=True):
+        job.summary["status"] = res.status
+        on_done(task, R.finish(job, res, task.out_dir, extra))

@@ -53,7 +53,6 @@ class _Job:
     idx: int
     overrides: List[str]  # noqa: UP006
     config: DictConfig  # the job's whole config, hydra node included
-    out_dir: str = ""
     ret: Optional[JobReturn] = None  # noqa: UP045
 
 
@@ -72,39 +71,35 @@ class VectorizedLauncher(Launcher):
     # ------------------------------------------------------------ launching
     def launch(self, job_overrides: Sequence[Sequence[str]],
                initial_job_idx: int) -> Sequence[JobReturn]:
-        from harness.config import flatten
-        from harness.vectorized import group_key
+        from harness import vectorized as V
 
         setup_globals()
         assert self.config is not None and self.hydra_context is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        jobs, groups, alone = [], {}, []
+        tasks = []
         for i, overrides in enumerate(job_overrides):
             config = self.hydra_context.config_loader.load_sweep_config(self.config,
                                                                         list(overrides))
             with open_dict(config):
                 config.hydra.job.id = config.hydra.job.num = initial_job_idx + i
             job = _Job(initial_job_idx + i, list(overrides), config)
-            jobs.append(job)
-            try:
-                key = group_key(config, flatten(config, dict(config.hydra.runtime.choices)))
-            except Exception:  # a config the runner will reject: it says why, alone
-                key = None
-            (alone.append(job) if key is None else groups.setdefault(key, []).append(job))
-        for key in [k for k, g in groups.items() if len(g) < max(1, self.min_group)]:
-            alone += groups.pop(key)
-        sizes = "+".join(str(len(g)) for g in groups.values()) or "0"
-        log.info("%d jobs: %d stacked groups (%s)%s", len(jobs), len(groups), sizes,
-                 f", {len(alone)} run one by one" if alone else "")
-        for group in groups.values():
-            self._launch_group(group)
-        for job in sorted(alone, key=lambda j: j.idx):
-            self._run_alone(job)
-        return [job.ret for job in jobs]
+            tasks.append(V.Task(self._task_cfg(config), dict(config.hydra.runtime.choices),
+                                "", ref=job))
+        groups, alone = V.plan_groups(tasks, self.min_group)
+        log.info(V.describe(groups, alone))
+        for group in groups:
+            for task in group:
+                task.out_dir = self._open(task.ref)
+            V.run_group(group, self._done, self._run_alone, self.max_members, log.info)
+        for task in sorted(alone, key=lambda t: t.ref.idx):
+            self._run_alone(task)
+        return [task.ref.ret for task in tasks]
 
-    def _run_alone(self, job: _Job) -> None:
+    def _run_alone(self, task: Any) -> None:
+        """The basic launcher's way: Hydra's ``run_job`` calls the task function."""
         assert self.hydra_context is not None and self.task_function is not None
+        job = task.ref
         log.info("\t#%d : %s", job.idx, " ".join(filter_overrides(job.overrides)))
         job.ret = run_job(hydra_context=self.hydra_context, task_function=self.task_function,
                           config=job.config, job_dir_key="hydra.sweep.dir",
@@ -112,45 +107,9 @@ class VectorizedLauncher(Launcher):
         assert self.config is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
 
-    def _launch_group(self, group: list[_Job]) -> None:
-        from harness import run as R
-        from harness.errors import USER_ERRORS
-        from harness.vectorized import chunks, max_members
-
-        prepared: dict[int, Any] = {}
-        for job in group:  # the first job that prepares fine sizes the chunks
-            self._open(job)
-            p = self._prepare(job, R, USER_ERRORS)
-            if p is not None:
-                prepared[job.idx] = p
-                break
-        if not prepared:
-            for job in group:
-                if job.ret is None:
-                    self._open(job)
-                    self._prepare(job, R, USER_ERRORS)
-            return
-        first = next(iter(prepared.values()))
-        size = max_members(first, int(first.cfg.trainer.batch_size), self.max_members)
-        todo = [j for j in group if j.ret is None]
-        parts = chunks(todo, size)
-        if len(parts) > 1:
-            log.info("group of %d split into %d chunks of at most %d members", len(todo),
-                     len(parts), size)
-        for part in parts:
-            for job in part:
-                if job.idx not in prepared:
-                    self._open(job)
-                    p = self._prepare(job, R, USER_ERRORS)
-                    if p is not None:
-                        prepared[job.idx] = p
-            ready = [j for j in part if j.idx in prepared]
-            if ready:
-                self._train(ready, [prepared.pop(j.idx) for j in ready], R)
-
-    def _open(self, job: _Job) -> None:
-        """What ``run_job`` does before calling a task: the job's output folder and its
-        ``.hydra/`` record."""
+    def _open(self, job: _Job) -> str:
+        """What ``run_job`` does before calling a task: the job's output folder (returned)
+        and its ``.hydra/`` record."""
         config = job.config
         HydraConfig.instance().set_config(config)
         out = os.path.join(str(OmegaConf.select(config, "hydra.sweep.dir")),
@@ -158,13 +117,13 @@ class VectorizedLauncher(Launcher):
         with read_write(config.hydra.runtime), open_dict(config.hydra.runtime):
             config.hydra.runtime.output_dir = os.path.abspath(out)
         HydraConfig.instance().set_config(config)
-        job.out_dir = out
         Path(out).mkdir(parents=True, exist_ok=True)
         if config.hydra.output_subdir is not None:
             record = Path(config.hydra.runtime.output_dir) / str(config.hydra.output_subdir)
             _save_config(self._task_cfg(config), "config.yaml", record)
             _save_config(HydraConfig.instance().cfg, "hydra.yaml", record)
             _save_config(config.hydra.overrides.task, "overrides.yaml", record)
+        return out
 
     @staticmethod
     def _task_cfg(config: DictConfig) -> DictConfig:
@@ -173,60 +132,20 @@ class VectorizedLauncher(Launcher):
             del task_cfg["hydra"]
         return task_cfg
 
-    def _prepare(self, job: _Job, R: Any, user_errors: tuple) -> Any:
-        """The job ready to stack, or None after recording it as failed."""
-        cfg = self._task_cfg(job.config)
-        choices = dict(job.config.hydra.runtime.choices)
-        try:
-            return R.prepare(cfg, choices)
-        except Exception as err:  # one job's mistake must not take the group down
-            if not isinstance(err, user_errors):
-                log.exception("job %s failed", job.config.hydra.job.override_dirname)
-            self._finish(job, R.write_failed(cfg, job.out_dir, choices, err))
-        return None
-
-    def _train(self, part: list[_Job], ready: list, R: Any) -> None:
-        from harness.train import FitResult
-        from harness.vectorized import OPTIMIZERS, optim_settings, train_group
-
-        results = [FitResult() for _ in ready]
-        first = ready[0]
-        trainer = first.cfg.trainer
-        try:
-            train_group(ready, results, epochs=int(trainer.epochs),
-                        batch_size=int(trainer.batch_size),
-                        optim_kind=OPTIMIZERS[str(first.cfg.optim._target_)],
-                        optim_cfgs=[optim_settings(p.cfg) for p in ready],
-                        progress=bool(trainer.progress),
-                        desc=f"{len(ready)} stacked runs | {first.data_name}")
-        except KeyboardInterrupt:  # keep what was computed, then stop as asked
-            for job, p, res in zip(part, ready, results, strict=True):
-                p.summary.update(status="interrupted", error="KeyboardInterrupt")
-                R.finish(p, res, job.out_dir, {"stacked_members": len(ready)})
-            raise
-        except Exception:
-            log.exception("stacked training of %d jobs failed; running them one by one",
-                          len(ready))
-            for job in part:
-                self._run_alone(job)
-            return
-        for job, p, res in zip(part, ready, results, strict=True):
-            p.summary["status"] = res.status
-            self._finish(job, R.finish(p, res, job.out_dir, {"stacked_members": len(ready)}))
-
-    def _finish(self, job: _Job, summary: dict) -> None:
+    def _done(self, task: Any, summary: dict) -> None:
         """The job's log line (in its own log file, as a job run alone) and its return."""
         from harness.sweep import record_progress
 
+        job = task.ref
         config = job.config
         HydraConfig.instance().set_config(config)
         configure_log(config.hydra.job_logging, config.hydra.verbose)
         name = config.hydra.job.override_dirname or "(no overrides)"
         record_progress(config.hydra.sweep.dir, name, summary)
-        ret = JobReturn(overrides=list(job.overrides), cfg=self._task_cfg(config),
-                        hydra_cfg=HydraConfig.instance().cfg, working_dir=os.getcwd(),
-                        task_name=str(config.hydra.job.name), status=JobStatus.COMPLETED,
-                        _return_value=summary.get("final", {}).get("val.objective"))
-        job.ret = ret
+        job.ret = JobReturn(overrides=list(job.overrides), cfg=task.cfg,
+                            hydra_cfg=HydraConfig.instance().cfg, working_dir=os.getcwd(),
+                            task_name=str(config.hydra.job.name),
+                            status=JobStatus.COMPLETED,
+                            _return_value=summary.get("final", {}).get("val.objective"))
         assert self.config is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
