@@ -1,10 +1,17 @@
 """The Hydra task function behind ``python -m harness``.
 
-It lives in an importable module (not ``__main__``) so parallel launchers (joblib,
-submitit, Ray) pickle it by reference: a worker process imports this module, which
-registers the config schemas and the ``harness_job_dir`` resolver there too.
+The task function, :func:`task`, lives in an importable module (not ``__main__``) so
+parallel launchers (joblib, submitit, Ray) pickle it by reference: a worker process
+imports this module, which registers the config schemas and the ``harness_job_dir``
+resolver there too.
 
-Single run: a user mistake ends with one line on stderr and exit code 2.
+Single run: a user mistake ends with one line on stderr and exit code 2. That holds for
+Hydra's own errors too (a misspelt key, an unknown option, a value of the wrong type, an
+override it cannot parse, an output folder it cannot create): :func:`main` asks Hydra to
+re-raise them (``HYDRA_FULL_ERROR=1`` for the call) and prints them as one line, so the
+useful part (e.g. the available options) stays and the traceback goes. Set
+``HYDRA_FULL_ERROR=1`` yourself to get Hydra's full report instead. A bug (any other
+exception from the task) keeps its traceback.
 Multirun: every job ends with a ``summary.json`` whatever happens (``completed``,
 ``diverged`` or ``failed`` with the error's one-line message), one progress line, and
 the sweep goes on; the sweep's last line counts the failures (see
@@ -13,20 +20,25 @@ the sweep goes on; the sweep's last line counts the failures (see
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import logging
 import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException, OverrideParseException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from harness.config import register_configs
 from harness.errors import USER_ERRORS
+from harness.safety import check_config
 
 log = logging.getLogger("harness")
 MAX_DIRNAME = 120
@@ -53,8 +65,16 @@ register_configs()
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
-def main(cfg: DictConfig) -> float | None:
+def task(cfg: DictConfig) -> float | None:
+    """What Hydra runs for each job (see the module docstring)."""
+    try:
+        return _task(cfg)
+    except Exception as err:  # escaped the task: a bug, which keeps its traceback
+        err.harness_task_error = True  # type: ignore[attr-defined]
+        raise
+
+
+def _task(cfg: DictConfig) -> float | None:
     from harness import run as R  # heavy imports (torch, sklearn) after --help is served
     from harness.sweep import record_progress
 
@@ -63,6 +83,7 @@ def main(cfg: DictConfig) -> float | None:
     choices = dict(hc.runtime.choices)
     if hc.mode != RunMode.MULTIRUN:
         try:
+            check_config(cfg)  # before anything is imported from a config's _target_
             summary = R.run(cfg, out_dir, choices)
         except USER_ERRORS as err:
             print(f"error: {err}", file=sys.stderr)
@@ -70,10 +91,11 @@ def main(cfg: DictConfig) -> float | None:
         return summary["final"].get("val.objective")
 
     launcher = str(OmegaConf.select(hc.launcher, "_target_", default=""))
-    parallel = not launcher.endswith("BasicLauncher")
+    parallel = not launcher.endswith(("BasicLauncher", "VectorizedLauncher"))  # in-process
     if "joblib" in launcher:
         _share_cores(int(OmegaConf.select(hc.launcher, "n_jobs", default=-1)))
     try:
+        check_config(cfg)
         summary = R.run(cfg, out_dir, choices, echo=False,
                         progress=bool(cfg.trainer.progress) and not parallel,
                         device_slot=int(hc.job.num) if parallel else None)
@@ -92,3 +114,106 @@ def _share_cores(n_jobs: int) -> None:
     cores = os.cpu_count() or 1
     workers = cores if n_jobs < 1 else min(n_jobs, cores)
     torch.set_num_threads(max(1, cores // workers))
+
+
+hydra_main = hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")(task)
+
+
+def main() -> None:
+    """``python -m harness``: Hydra's command line, with its errors as one line (exit 2)."""
+    if any(a.split("=", 1)[0] == "--experimental-rerun" for a in sys.argv[1:]):
+        print("error: --experimental-rerun loads a pickle (config.pickle), which can run any "
+              "code, and the harness reads no pickles; re-run a folder's config with the "
+              "overrides in its .hydra/overrides.yaml instead.", file=sys.stderr)
+        sys.exit(2)
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        hydra_main()  # the user asked for Hydra's own, full error report
+        return
+    _check_arguments(sys.argv[1:])
+    before = os.environ.get("HYDRA_FULL_ERROR")
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing a report
+    try:
+        hydra_main()
+    except Exception as err:
+        line = None if getattr(err, "harness_task_error", False) else error_line(err)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        sys.exit(2)
+    finally:
+        if before is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = before
+
+
+def _check_arguments(argv: list[str]) -> None:
+    """Hydra's own flags parsed first, so a wrong one is one line too (not a usage text)."""
+    try:
+        from hydra.main import get_args_parser
+    except ImportError:  # another Hydra version: let it parse and report as it does
+        return
+    parser = get_args_parser()
+
+    def one_line(message: str) -> None:
+        print(f"error: {message}; see python -m harness --help (Hydra's flags: "
+              "--hydra-help).", file=sys.stderr)
+        sys.exit(2)
+
+    parser.error = one_line  # type: ignore[method-assign]
+    parser.parse_args(argv)
+
+
+def error_line(err: BaseException) -> str | None:
+    """One line for an error Hydra raises before a job runs, keeping what it says is
+    allowed; None for anything else (a bug: it keeps its traceback)."""
+    if isinstance(err, OverrideParseException):
+        return (f"cannot parse the override '{err.override}': {'; '.join(_lines(err.message))}"
+                " (an override is group=option, group.key=value or +group.key=value).")
+    if isinstance(err, (HydraException, OmegaConfBaseException)):
+        first, *rest = _lines(str(err)) or [type(err).__name__]
+        cause = err.__cause__
+        if isinstance(cause, OmegaConfBaseException):  # what exactly was wrong
+            first += ": " + "; ".join(_lines(str(cause))) + _allowed_keys(cause)
+        text = "; ".join([first, *rest])
+        missing = re.search(r"Could not find '([^']*)'", text)
+        options = getattr(err, "options", None)
+        if missing and options:
+            close = difflib.get_close_matches(missing.group(1).rsplit("/", 1)[-1], options, 1)
+            if close:
+                text += f"; did you mean '{close[0]}'?"
+        return text
+    if isinstance(err, OSError) and err.filename:  # the output folder, before the job
+        return (f"cannot write {err.filename}: {err.strerror or err}; choose a folder you can "
+                "write with hydra.run.dir=... (hydra.sweep.dir=... with -m).")
+    return None
+
+
+def _lines(message: str) -> list[str]:
+    """Hydra's and OmegaConf's multi-line messages as parts of one line: blank lines, the
+    config search path and OmegaConf's ``full_key``/``object_type`` lines dropped, a
+    tab-indented list joined onto the line that introduces it."""
+    parts: list[str] = []
+    for raw in message.splitlines():
+        line = raw.strip()
+        if raw.startswith("Config search path"):
+            break
+        if not line or line.startswith(("full_key:", "object_type=", "reference_type=")):
+            continue
+        if raw.startswith("\t") and parts:
+            sep = " " if parts[-1].endswith(":") else ", "
+            parts[-1] += sep + line
+            continue
+        parts.append(line.rstrip("."))
+    return parts
+
+
+def _allowed_keys(cause: Any) -> str:
+    """``; keys of loss: name, delta`` for a key that is not in its config node."""
+    node = getattr(cause, "parent_node", None)
+    if not isinstance(cause, (ConfigAttributeError, ConfigKeyError)) or \
+            not isinstance(node, DictConfig):
+        return ""
+    keys = [str(k) for k in node.keys() if k not in ("_target_", "hydra")]
+    where = node._get_full_key(None) or "the config"
+    return f"; keys of {where}: {', '.join(keys)}" if keys else f"; {where} has no keys to set"

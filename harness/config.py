@@ -57,6 +57,9 @@ class RegressionCorruption:
     one_sided: bool = False  # outliers, leverage: all shifts upwards
     df: float = ranged(2.0, "(0, inf)")  # heavy_tail: Student-t degrees of freedom
     tail_scale: float = ranged(1.0, "(0, inf)")  # heavy_tail: scale of the t noise
+    # standardised: targets in clean-training-target stds; raw: the source's own units
+    # (diabetes: positive, for msle), the corruption applied in std units all the same
+    targets: str = one_of("standardised", "standardised", "raw")
 
 
 @dataclass

@@ -388,9 +388,13 @@ def _standardise(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 def build(name: str, *, seeds: dict[str, int], corruption: str, level: float,
           corruption_params: dict[str, Any], val_frac: float = 0.2, test_frac: float = 0.2,
-          **source_params: Any) -> Dataset:
+          targets: str = "standardised", **source_params: Any) -> Dataset:
     """Data set ``name`` from :data:`SOURCES`, split, standardised, with ``level`` of its
-    training points corrupted by ``corruption`` (a name in :data:`CORRUPTIONS`)."""
+    training points corrupted by ``corruption`` (a name in :data:`CORRUPTIONS`).
+
+    ``targets="raw"`` (regression) maps every target back to the source's own units after
+    the corruption (which works in clean-target stds either way): for losses that need
+    the original scale or sign, such as ``msle`` on the positive ``diabetes`` targets."""
     task, make = SOURCES[name]
     rng = np.random.default_rng(seeds["data"])
     pool = make(rng, **source_params)
@@ -412,6 +416,9 @@ def build(name: str, *, seeds: dict[str, int], corruption: str, level: float,
     X_tv, y_tv = corrupt(task, corruption, X[tv], y[tv], np.concatenate([mask, mask_val]),
                          seeds["corruption"], n_classes=pool.n_classes, **corruption_params)
     X_train, y_train = X_tv[:n_train], y_tv[:n_train]
+    if task == "regression" and targets == "raw":  # back to the source's units
+        y, y_tv, y_clean = y * sd + mu, y_tv * sd + mu, y_clean * sd + mu
+        y_train = y_tv[:n_train]
 
     ydtype = torch.int64 if task == "multiclass" else torch.float32
     Xt = {s: torch.from_numpy(X[idx[s]]) for s in SPLITS}
@@ -427,7 +434,8 @@ def build(name: str, *, seeds: dict[str, int], corruption: str, level: float,
             "realised_corruption": realised, "n_corrupted": int(mask.sum()),
             "n_corrupted_val": int(mask_val.sum()),
             "n_train": len(idx["train"]), "n_val": len(idx["val"]),
-            "n_test": len(idx["test"]), "n_features": X.shape[1]}
+            "n_test": len(idx["test"]), "n_features": X.shape[1],
+            **({"targets": targets} if task == "regression" else {})}
     return Dataset(name, task, Xt, yt, clean_y, torch.from_numpy(mask), pool.n_classes, idx,
                    info, X_train_clean=clean_X, X_val_corrupted=X_val_c,
                    y_val_corrupted=torch.as_tensor(y_tv[n_train:], dtype=ydtype),
@@ -437,7 +445,8 @@ def build(name: str, *, seeds: dict[str, int], corruption: str, level: float,
 # defaults of every corruption kind's parameters, per task (a builder accepts them all)
 CORRUPTION_DEFAULTS: dict[str, dict[str, Any]] = {
     "regression": {"corruption": "outliers", "outlier_frac": 0.0, "outlier_scale": 10.0,
-                   "one_sided": False, "df": 2.0, "tail_scale": 1.0},
+                   "one_sided": False, "df": 2.0, "tail_scale": 1.0,
+                   "targets": "standardised"},
     "binary": {"corruption": "symmetric", "label_noise": 0.0},
     "multiclass": {"corruption": "symmetric", "label_noise": 0.0},
 }
@@ -450,6 +459,8 @@ def _builder(name: str) -> Callable[..., Dataset]:
     def build_named(*, seeds: dict[str, int], **params: Any) -> Dataset:
         opts = {k: params.pop(k, v) for k, v in CORRUPTION_DEFAULTS[task].items()}
         kind, level = opts.pop("corruption"), opts.pop(LEVEL_KEY[task])
+        if "targets" in opts:  # regression: the units of the targets (see build)
+            params["targets"] = opts.pop("targets")
         return build(name, seeds=seeds, corruption=kind, level=level, corruption_params=opts,
                      **params)
 

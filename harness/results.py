@@ -14,15 +14,22 @@ reads it only while the fingerprint still matches the folder, and otherwise buil
 same table from the per-run files.
 
 Files are written to a temporary name and renamed, so a killed run never leaves half a
-file behind.
+file behind. JSON is strict: a non-finite number (a diverged metric, ``loss.alpha=-inf``)
+is written as the string ``"nan"``, ``"inf"`` or ``"-inf"`` and read back as that float.
+
+A results file that cannot be read (truncated, corrupt, hand-edited) does not stop
+:func:`load` or :func:`summaries`: its run is skipped with a :class:`ResultsWarning` that
+names the file, and the table is built from the rest.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +46,28 @@ FINGERPRINT_KEY = b"harness.fingerprint"
 METRIC_COLUMNS = ["run_id", "epoch", "split", "metric", "value"]
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+class ResultsWarning(UserWarning):
+    """A results file was skipped because it cannot be read; ``path`` names it."""
+
+    def __init__(self, path: Path, reason: str, run_id: str | None = None) -> None:
+        super().__init__(f"skipped {path}: {reason}")
+        self.path, self.reason, self.run_id = path, reason, run_id
+
+
+def atomic_write(path: str | Path, write) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``:
+    readers see the old file or the whole new one, never half of it. A folder that
+    cannot be written is a :class:`HarnessError` naming it."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as err:
+        raise HarnessError(f"cannot write {path}: {err.strerror or err}; choose a folder "
+                           "you can write (hydra.run.dir=... or hydra.sweep.dir=...).") from None
     os.close(fd)
     try:
         write(tmp)
@@ -51,17 +77,56 @@ def _atomic_write(path: Path, write) -> None:
         raise
 
 
+def _strict(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by its name (see NON_FINITE)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
+
+
+def _lenient(value: Any) -> Any:
+    """The inverse of :func:`_strict`: ``"nan"``, ``"inf"``, ``"-inf"`` become floats."""
+    if isinstance(value, str):
+        return NON_FINITE.get(value, value)
+    if isinstance(value, dict):
+        return {k: _lenient(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_lenient(v) for v in value]
+    return value
+
+
+def dumps(obj: Any) -> str:
+    """Strict JSON text (no NaN/Infinity tokens) of ``obj``, indented, with a final newline;
+    values JSON cannot hold (paths, numpy scalars) are written as their ``str``."""
+    def default(value: Any) -> Any:
+        try:
+            return _strict(value.item())  # numpy / torch scalars
+        except (AttributeError, TypeError, ValueError):
+            return str(value)
+
+    return json.dumps(_strict(obj), indent=2, allow_nan=False, default=default) + "\n"
+
+
+def loads(text: str) -> Any:
+    """Read JSON written by :func:`dumps` (older files with NaN tokens are read too)."""
+    return _lenient(json.loads(text))
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    """Write ``obj`` to ``path`` as strict JSON, atomically."""
+    text = dumps(obj)
+    atomic_write(path, lambda p: Path(p).write_text(text))
+
+
 def write_run(run_dir: str | Path, metrics: pd.DataFrame, summary: dict[str, Any]) -> None:
     """Write one run's metrics and then its summary, each atomically."""
     run_dir = Path(run_dir)
-    _atomic_write(run_dir / METRICS_FILE, lambda p: metrics.to_parquet(p, index=False))
-
-    def dump(p: str) -> None:
-        with open(p, "w") as fh:
-            json.dump(summary, fh, indent=2, default=str)
-            fh.write("\n")
-
-    _atomic_write(run_dir / SUMMARY_FILE, dump)
+    atomic_write(run_dir / METRICS_FILE, lambda p: metrics.to_parquet(p, index=False))
+    write_json(run_dir / SUMMARY_FILE, summary)
 
 
 def run_dirs(path: str | Path) -> list[Path]:
@@ -80,11 +145,40 @@ def run_dirs(path: str | Path) -> list[Path]:
 
 
 def read_summary(run_dir: Path) -> dict[str, Any]:
+    """One run's summary; a :class:`HarnessError` naming the file if it cannot be read."""
+    path = Path(run_dir) / SUMMARY_FILE
     try:
-        with open(run_dir / SUMMARY_FILE) as fh:
-            return json.load(fh)
-    except (OSError, json.JSONDecodeError) as err:
-        raise HarnessError(f"cannot read {run_dir / SUMMARY_FILE}: {err}") from None
+        summary = loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise HarnessError(f"cannot read {path}: {err}") from None
+    if not isinstance(summary, dict) or not isinstance(summary.get("run_id"), str) \
+            or not isinstance(summary.get("status"), str):
+        raise HarnessError(f"cannot read {path}: not a run summary (a JSON object with "
+                           "run_id and status).")
+    return summary
+
+
+def _readable(path: Path) -> tuple[list[Path], list[dict[str, Any]]]:
+    """The run folders under ``path`` whose summary can be read, and those summaries;
+    every other one is skipped with a :class:`ResultsWarning`."""
+    dirs, found, bad = [], [], []
+    for d in run_dirs(path):
+        try:
+            found.append(read_summary(d))
+            dirs.append(d)
+        except HarnessError as err:
+            bad.append((d / SUMMARY_FILE, str(err)))
+    if not dirs:
+        raise HarnessError(f"no readable runs under {path}: {len(bad)} {SUMMARY_FILE} "
+                           f"file(s) found, none readable ({bad[0][1]}); a run needs a "
+                           f"readable {SUMMARY_FILE}.")
+    for file, message in bad:
+        _skip(file, message.removeprefix(f"cannot read {file}: "))
+    return dirs, found
+
+
+def _skip(path: Path, reason: str, run_id: str | None = None) -> None:
+    warnings.warn(ResultsWarning(path, reason, run_id), stacklevel=3)
 
 
 # what a run's data say about its corruption; columns of every results table
@@ -102,8 +196,9 @@ def summary_row(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def summaries(path: str | Path) -> pd.DataFrame:
-    """One row per run under ``path``: run id, status, config columns, final metrics."""
-    return pd.DataFrame([summary_row(read_summary(d)) for d in run_dirs(path)])
+    """One row per run under ``path``: run id, status, config columns, final metrics.
+    A run whose summary cannot be read is skipped with a :class:`ResultsWarning`."""
+    return pd.DataFrame([summary_row(s) for s in _readable(Path(path))[1]])
 
 
 def _fingerprint(root: Path, dirs: list[Path], summaries: list[dict[str, Any]]) -> str:
@@ -121,6 +216,8 @@ def load(path: str | Path) -> pd.DataFrame:
     ``corruption_level`` and ``realised_corruption``, so a ``groupby`` is all an analysis
     needs.
     Runs that failed before their first epoch have no rows (see :func:`summaries`).
+    A run whose summary or metrics file cannot be read is skipped with a
+    :class:`ResultsWarning` naming the file.
     """
     return _load(Path(path))[0]
 
@@ -133,13 +230,12 @@ def merge(sweep_dir: str | Path) -> pd.DataFrame:
     arrow = pa.Table.from_pandas(table, preserve_index=False)
     arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}),
                                            FINGERPRINT_KEY: fingerprint.encode()})
-    _atomic_write(sweep_dir / MERGED_FILE, lambda p: pq.write_table(arrow, p))
+    atomic_write(sweep_dir / MERGED_FILE, lambda p: pq.write_table(arrow, p))
     return table
 
 
 def _load(path: Path, use_merged: bool = True) -> tuple[pd.DataFrame, str]:
-    dirs = run_dirs(path)
-    summaries_ = [read_summary(d) for d in dirs]
+    dirs, summaries_ = _readable(path)
     fingerprint = _fingerprint(path, dirs, summaries_)
     merged = path / MERGED_FILE
     if use_merged and merged.is_file():
@@ -147,8 +243,8 @@ def _load(path: Path, use_merged: bool = True) -> tuple[pd.DataFrame, str]:
             meta = pq.read_schema(merged).metadata or {}
             if meta.get(FINGERPRINT_KEY) == fingerprint.encode():
                 return pd.read_parquet(merged), fingerprint
-        except Exception:  # a damaged merged file: fall back to the per-run files
-            pass
+        except Exception as err:  # a damaged merged file: fall back to the per-run files
+            _skip(merged, f"{err}".splitlines()[0] or type(err).__name__)
     frames = []
     for d, summary in zip(dirs, summaries_, strict=True):
         try:
@@ -156,7 +252,15 @@ def _load(path: Path, use_merged: bool = True) -> tuple[pd.DataFrame, str]:
         except FileNotFoundError:
             continue  # a run that failed before its first epoch has a summary only
         except Exception as err:  # pyarrow raises several types for a damaged file
-            raise HarnessError(f"cannot read {d / METRICS_FILE}: {err}") from None
+            _skip(d / METRICS_FILE, f"{err}".splitlines()[0] or type(err).__name__,
+                  summary.get("run_id"))
+            continue
+        missing = [c for c in METRIC_COLUMNS if c not in metrics]
+        if missing:
+            _skip(d / METRICS_FILE, f"no column(s) {', '.join(missing)}", summary.get("run_id"))
+            continue
+        if metrics.empty:
+            continue
         meta = {k: summary.get(k) for k in ("status", "task", "loss_id")}
         info = summary.get("data_info", {})
         meta.update({k: info.get(k) for k in CORRUPTION_COLUMNS})

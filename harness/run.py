@@ -17,7 +17,6 @@ from typing import Any
 
 import pandas as pd
 import torch
-from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
 import harness
@@ -32,17 +31,21 @@ from losses import InvalidParameterError
 # config keys that change how a run looks, not what it computes: left out of the run id
 # (and of sweep folder names, see hydra.job.config.override_dirname in conf/config.yaml)
 COSMETIC_KEYS = ("trainer.progress",)
+SPLIT_ORDER = ("train", "train_clean", "val", "val_corrupted", "test")
 
 
 def call(node: DictConfig, **extra: Any) -> Any:
     """Call a config node's ``_target_`` with its other keys plus ``extra``.
 
     Unlike ``hydra.utils.instantiate`` this does not wrap the callee's exceptions, so a
-    :class:`HarnessError` raised by a builder reaches the user as its own one line.
+    :class:`HarnessError` raised by a builder reaches the user as its own one line. Only
+    targets from this project, torch and scikit-learn are called (:mod:`harness.safety`).
     """
+    from harness.safety import resolve, target_key
+
     kwargs = OmegaConf.to_container(node, resolve=True)
-    target = kwargs.pop("_target_")
-    return get_object(target)(**kwargs, **extra)
+    target = kwargs.pop("_target_", None)
+    return resolve(target, target_key(node))(**kwargs, **extra)
 
 
 def build_loss(cfg: DictConfig) -> losses.Loss:
@@ -57,7 +60,9 @@ def build_loss(cfg: DictConfig) -> losses.Loss:
 
 def data_task(cfg: DictConfig) -> str:
     """The task of the configured data set, known before any data is generated."""
-    return get_object(cfg.data._target_).task
+    from harness.safety import resolve
+
+    return resolve(cfg.data._target_, "data._target_").task
 
 
 def check_fit(loss: losses.Loss, task: str, data_name: str) -> None:
@@ -148,7 +153,10 @@ def prepare(cfg: DictConfig, choices: dict[str, str] | None = None,
     """Check the config, build the data and the model (initialised from the run's own
     seed): everything before the optimiser. User mistakes raise before any data is built
     where they can be seen from the config."""
+    from harness.safety import check_config
+
     t0 = time.perf_counter()
+    check_config(cfg)  # before anything named by a _target_ is imported
     validate(cfg)
     choices = choices or {}
     loss = build_loss(cfg)

@@ -61,8 +61,8 @@ def plan(jobs: Sequence[Sequence[str]], compose: Callable[[list[str]], DictConfi
 def write_manifest(sweep_dir: str | Path, total: int, done: int, to_run: int) -> None:
     sweep_dir = Path(sweep_dir)
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    (sweep_dir / MANIFEST).write_text(json.dumps(
-        {"total": total, "done_before": done, "to_run": to_run}, indent=2) + "\n")
+    results.write_json(sweep_dir / MANIFEST,
+                       {"total": total, "done_before": done, "to_run": to_run})
     (sweep_dir / PROGRESS).write_text("")
 
 

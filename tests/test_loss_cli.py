@@ -1,14 +1,12 @@
 """Every registered loss trains end to end through the real command line.
 
 The fast suite runs a smoke subset (one subprocess per task); ``-m slow`` trains every
-loss on a task it fits and checks that it learned. ``msle`` needs non-negative targets,
-which no built-in data set has (their regression targets are standardised), so it trains
-on ``nonnegative_outliers`` below, picked with ``data._target_``.
+loss on a task it fits and checks that it learned. ``msle`` needs non-negative targets:
+it trains on ``diabetes`` with ``data.targets=raw`` (the data set's own positive units).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 
@@ -22,25 +20,13 @@ from losses import InvalidParameterError
 from tests.conftest import TINY, make_cfg, run_cli
 
 DATA = {"regression": "outliers", "binary": "binary", "multiclass": "multiclass"}
-NONNEGATIVE = "data._target_=tests.test_loss_cli.nonnegative_outliers"
-
-
-def nonnegative_outliers(**params):
-    """The ``outliers`` data set with every target replaced by its absolute value: a
-    regression problem with targets in [0, inf), for ``msle`` (test-only)."""
-    from harness import data
-
-    d = data.outliers(**params)
-    return dataclasses.replace(d, y={split: y.abs() for split, y in d.y.items()},
-                               y_train_clean=d.y_train_clean.abs())
-
-
-nonnegative_outliers.task = "regression"  # what the runner reads before building data
+# msle needs non-negative targets: diabetes in its own units (disease progression, 25-346)
+NONNEGATIVE = ["data=diabetes", "data.targets=raw"]
 
 
 def data_args(name: str) -> list[str]:
     task = losses.spec(name).task
-    return [f"data={DATA[task]}"] + ([NONNEGATIVE] if name == "msle" else [])
+    return NONNEGATIVE if name == "msle" else [f"data={DATA[task]}"]
 
 
 @pytest.fixture(autouse=True)
@@ -79,16 +65,21 @@ def test_msle_on_standardised_targets_stops_with_one_line(tmp_path):
     assert not (tmp_path / "summary.json").exists()  # stopped before training
 
 
-def test_nonnegative_outliers_fits_msle():
-    cfg = make_cfg("loss=msle", NONNEGATIVE, *TINY)
+def test_raw_diabetes_targets_fit_msle():
+    cfg = make_cfg("loss=msle", *NONNEGATIVE, *TINY)
     from harness.run import call
     from harness.seeding import derive_seeds
 
     d = call(cfg.data, seeds=derive_seeds(0))
     loss = build_loss(cfg)
-    for y in (*d.y.values(), d.y_train_clean):
+    for y in (*d.y.values(), d.y_train_clean, d.y_val_corrupted):
         assert float(y.min()) >= 0
         loss.check_target(y)
+    # the raw targets are the standardised ones mapped back: same data, other units
+    std = call(make_cfg(*TINY, "data=diabetes").data, seeds=derive_seeds(0)).y["test"]
+    raw = d.y["test"]
+    z = (raw - raw.mean()) / raw.std() - (std - std.mean()) / std.std()
+    assert float(z.abs().max()) < 1e-4
 
 
 @pytest.mark.parametrize(("overrides", "params"), [

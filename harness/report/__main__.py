@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from harness.errors import USER_ERRORS, HarnessError
 
@@ -25,8 +26,15 @@ diverged runs are counted and listed, never plotted.
 """
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (what was wrong, where help is), exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {message}; see {self.prog} --help.\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="python -m harness.report",
         description="Compare losses from the results of a run, a sweep or several sweeps: "
                     "figures, statistics and one HTML page. Reads results only; never trains.",
@@ -55,11 +63,24 @@ def main(argv: list[str] | None = None) -> int:
         if not 0 < args.alpha < 1:
             raise HarnessError(f"--alpha must be in (0, 1); got {args.alpha}.")
         from harness.report.build import build  # seaborn and scipy only when needed
+        from harness.results import ResultsWarning
 
-        report = build(args.folders, args.out, args.metric, args.target, args.alpha)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResultsWarning)
+            report = build(args.folders, args.out, args.metric, args.target, args.alpha)
     except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # the report folder cannot be written
+        print(f"error: cannot write the report to {err.filename or args.out}: "
+              f"{err.strerror or err}; choose a folder you can write with --out DIR.",
+              file=sys.stderr)
+        return 2
+    for w in caught:
+        if isinstance(w.message, ResultsWarning):
+            print(f"warning: {w.message} (left out of the report)", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     counts = ", ".join(f"{n} {s}" for s, n in report.runs.items())
     print(f"report: {report.index} ({len(report.figures)} figures; runs: {counts})")
     return 0

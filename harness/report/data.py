@@ -8,6 +8,7 @@ Nothing here plots or tests; see :mod:`harness.report.stats` and ``figures``.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,10 +63,20 @@ class Panel:
 def load(folders: list[str | Path]) -> Results:
     """Every run under ``folders`` (each a run, a sweep, or a folder of sweeps)."""
     runs, rows, notes = [], [], []
-    for folder in folders:
-        runs.append(results.summaries(folder))  # raises HarnessError: missing or empty
-        rows.append(results.load(folder))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", results.ResultsWarning)
+        for folder in folders:
+            runs.append(results.summaries(folder))  # raises HarnessError: missing or empty
+            rows.append(results.load(folder))
+    skipped = _skipped(caught)
+    notes += [f"Skipped {w.path}: {w.reason}" for w in skipped]
     run_table = pd.concat(runs, ignore_index=True)
+    read = {rid for r in rows for rid in r.run_id.unique()} if rows else set()
+    unreadable = {w.run_id for w in skipped if w.run_id} - read  # summary read, metrics not
+    run_table = run_table[~run_table.run_id.isin(unreadable)]
+    if run_table.empty:
+        raise HarnessError(f"no readable runs under {', '.join(str(f) for f in folders)}: "
+                           f"every run had an unreadable file ({skipped[0]}).")
     dupes = run_table.run_id.duplicated()
     if dupes.any():
         notes.append(f"{int(dupes.sum())} run(s) found twice (same run id) were counted once.")
@@ -92,6 +103,20 @@ def load(folders: list[str | Path]) -> Results:
     return Results(runs=run_table, rows=row_table, config_keys=config_keys,
                    context_keys=context_keys, level_name=level_name,
                    sources=[Path(f) for f in folders], notes=notes)
+
+
+def _skipped(caught: list[warnings.WarningMessage]) -> list[results.ResultsWarning]:
+    """The results files skipped as unreadable, once each; other warnings pass on, and
+    the skipped ones are warned about again for the caller (the command prints them)."""
+    skipped: dict[Path, results.ResultsWarning] = {}
+    for w in caught:
+        if isinstance(w.message, results.ResultsWarning):
+            skipped.setdefault(w.message.path, w.message)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    for w in skipped.values():
+        warnings.warn(w, stacklevel=3)
+    return list(skipped.values())
 
 
 def _refuse_nothing_to_compare(runs: pd.DataFrame, folders) -> None:
