@@ -175,3 +175,13 @@ def test_help_lists_the_figures(capsys):
     text = capsys.readouterr().out
     assert "--metric" in text and "--out" in text
     assert all(kind in text for kind in FIGURES)
+
+
+def test_protocol_folder_is_reported_alone(sweeps, tmp_path, capsys):
+    """A protocol folder (protocol.json) gets its own report and cannot be mixed with
+    other folders; one line, exit 2. (The protocol report itself: tests/test_protocol.py.)"""
+    grid, _ = sweeps
+    (tmp_path / "protocol.json").write_text("{}\n")
+    assert main([str(tmp_path), str(grid), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: a protocol folder") and err.count("\n") == 1

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.errors import HarnessError
 from harness.report import data, figures, stats, tables
 from harness.report.cd_diagram import cd_diagram
 from harness.report.page import Page
 
 FIGURE_KINDS = ("robustness", "convergence", "distribution", "ranking", "memorisation",
-                "speed")
+                "speed", "sensitivity")
 
 
 @dataclass
@@ -39,7 +40,17 @@ def default_out(folder: str | Path) -> Path:
 
 def build(folders: list[str | Path], out: str | Path | None = None, metric: str | None = None,
           fraction: float = 0.95, alpha: float = 0.05) -> Report:
-    """Write the report of every run under ``folders`` to ``out`` and say what it wrote."""
+    """Write the report of every run under ``folders`` to ``out`` and say what it wrote.
+
+    A protocol folder (``python -m harness.protocol``, holding ``protocol.json``) gets the
+    protocol report of :mod:`harness.report.protocol`, and must be given alone."""
+    from harness.report import protocol
+
+    if any(protocol.is_protocol(f) for f in folders):
+        if len(folders) > 1:
+            raise HarnessError("a protocol folder (one holding protocol.json) is reported "
+                               "on its own; give it as the only FOLDER.")
+        return protocol.build(folders[0], out, metric, fraction, alpha)
     res = data.load(folders)
     choice = data.metric_choice(res, metric)
     report = Report(Path(out) if out else default_out(folders[0]))
@@ -59,10 +70,19 @@ def build(folders: list[str | Path], out: str | Path | None = None, metric: str 
         csv.append(_panel(page, report, res, panel, colors, fraction, alpha, len(choice) > 1))
 
     summary = pd.concat(csv, ignore_index=True) if csv else pd.DataFrame()
-    summary.to_csv(report.out / "summary.csv", index=False)
-    (report.out / "summary.md").write_text(page.markdown())
-    report.index.write_text(page.html())
+    write_outputs(report, page, {"summary.csv": summary})
     return report
+
+
+def write_outputs(report: Report, page: Page, csvs: dict[str, pd.DataFrame]) -> None:
+    """The tables, ``summary.md`` and ``index.html`` (last), each written atomically."""
+    from harness.results import atomic_write
+
+    for name, frame in csvs.items():
+        atomic_write(report.out / name, lambda tmp, f=frame: f.to_csv(tmp, index=False))
+    markdown, html = page.markdown(), page.html()
+    atomic_write(report.out / "summary.md", lambda tmp: Path(tmp).write_text(markdown))
+    atomic_write(report.index, lambda tmp: Path(tmp).write_text(html))
 
 
 def _remove_old_figures(out: Path) -> None:

@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 from PIL import Image  # noqa: E402  (matplotlib's own dependency)
 
@@ -301,4 +302,60 @@ def save(fig: Figure, path) -> None:
     colours = image.getpalette()  # the octree rounds white to 254: make it white again
     image.putpalette([255 if min(colours[i - i % 3:i - i % 3 + 3]) >= 250 else v
                       for i, v in enumerate(colours)])
-    image.save(path, optimize=True)
+    from harness.results import atomic_write
+
+    atomic_write(path, lambda tmp: image.save(tmp, format="PNG", optimize=True))
+
+
+def sensitivity(trials: pd.DataFrame, metric: str, colors: dict) -> Figure | None:
+    """Final metric of every tuning trial against each tuned hyperparameter, per loss
+    (a protocol's tune stage). ``trials``: setting, loss_label, param, x, split
+    (``val`` / ``test``), value, selected. Rows: hyperparameter (x setting), columns:
+    losses; validation (what selection saw) filled, clean test hollow, the selected
+    candidate ringed. A loss that tunes one key gets lines; more keys: points only."""
+    trials = trials.dropna(subset=["x", "value"])
+    if trials.empty:
+        return None
+    several = trials.setting.nunique() > 1
+    cells = {key: sorted(group.loss_label.unique())
+             for key, group in trials.groupby(["param", "setting"], sort=True)}
+    order = sorted(cells, key=lambda k: -len(cells[k]))  # the shared keys (optim.lr) first
+    rows = pd.DataFrame(order, columns=["param", "setting"])
+    per_row = [cells[k] for k in order]
+    ncols = max(len(r) for r in per_row)
+    fig, axes = plt.subplots(len(rows), ncols, squeeze=False,
+                             figsize=(CELL[0] * ncols, (CELL[1] + 0.3) * len(rows)))
+    for ri, ((param, setting), losses_) in enumerate(zip(rows.itertuples(index=False),
+                                                         per_row, strict=True)):
+        for li, loss in enumerate(losses_):
+            ax = axes[ri, li]
+            sel = trials[(trials.param == param) & (trials.setting == setting)
+                         & (trials.loss_label == loss)]
+            line = sel.groupby("loss_label").n_params.first().iloc[0] == 1
+            color = colors.get(loss, "0.3")
+            for split, face, style in (("val", color, "-"), ("test", "white", "--")):
+                part = sel[sel.split == split].sort_values("x")
+                ax.plot(part.x, part.value, ls=style if line else "none", color=color,
+                        marker="o", mfc=face, mec=color, ms=6, lw=1.2,
+                        label=("corrupted validation (selection)" if split == "val"
+                               else "clean test"))
+            chosen = sel[(sel.split == "val") & sel.selected]
+            ax.plot(chosen.x, chosen.value, ls="none", marker="o", ms=14, mfc="none",
+                    mec="black", mew=1.5, label="selected")
+            _maybe_log(ax, sel.x, "x")
+            ax.margins(y=0.15)  # room for the ring around the selected point
+            ax.set_title(f"{loss}" + (f"\n{setting}" if several else ""), fontsize=10)
+            ax.set_xlabel(param)
+            ax.set_ylabel(label(metric, "final ") if li == 0 else "")
+    for ax in axes.flat:
+        if not ax.has_data():
+            ax.set_visible(False)
+    proxies = [Line2D([], [], color="0.35", marker="o", ls="-",
+                      label="corrupted validation (selection)"),
+               Line2D([], [], color="0.35", marker="o", mfc="white", ls="--",
+                      label="clean test (not used)"),
+               Line2D([], [], color="black", marker="o", ms=12, mfc="none", ls="none",
+                      label="selected")]
+    fig.legend(handles=proxies, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    return _finish(fig, axes, f"Sensitivity: final {metric} of each tuning trial against "
+                   "each tuned hyperparameter", legend=False)

@@ -194,3 +194,71 @@ def speed_table(speed: pd.DataFrame, level_name: str, fraction: float) -> Table 
             "untrained model (epoch 0) to the best final value of any loss with the same "
             "seed, over the runs that got there (reached / runs).")
     return Table("Speed to target", ["loss", *titles], rows, note=note)
+
+
+# ---------------------------------------------------------------- protocol reports
+def stage_table(runs: pd.DataFrame) -> Table:
+    """Runs per protocol stage (tune / final / default) by status."""
+    counts = runs.groupby(["stage", "status"]).size().unstack(fill_value=0)
+    order = [s for s in ("tune", "final", "default") if s in counts.index]
+    present = [s for s in STATUSES if s in counts] + [s for s in counts if s not in STATUSES]
+    rows = [[stage] + [str(int(counts.at[stage, s])) for s in present]
+            + [str(int(counts.loc[stage].sum()))] for stage in order]
+    note = ("tune: every candidate configuration with the tuning seeds, selected on the "
+            "validation split; final: the selected configuration with the final seeds; "
+            "default: the configuration's own defaults with the same seeds. A run found "
+            "finished in another stage with the same config and seed was copied, not rerun.")
+    return Table("Runs by protocol stage", ["stage", *present, "total"], rows, note=note)
+
+
+def _pm(mean: float, std: float, n: int, runs: int) -> str:
+    if n == 0:
+        return f"- (0/{runs})"
+    spread = f" \u00b1 {num(std, 2)}" if n >= 2 else ""
+    return f"{num(mean)}{spread} ({n}/{runs})"
+
+
+def tuned_default_table(frame: pd.DataFrame, metric: str, higher: bool) -> Table | None:
+    """Per setting and loss: the default configuration and the tuned one, their final
+    clean test metric (mean +- std over seeds) and the change; the better one in bold.
+    ``frame``: setting, loss, default, tuned (override texts), and per stage ``*_mean``,
+    ``*_std``, ``*_n``, ``*_runs``."""
+    if frame.empty:
+        return None
+    rows, bold = [], set()
+    for i, r in enumerate(frame.itertuples()):
+        diff = r.tuned_mean - r.default_mean if r.tuned_n and r.default_n else math.nan
+        rows.append([r.setting, r.loss, r.default, _pm(r.default_mean, r.default_std,
+                                                        r.default_n, r.default_runs),
+                     r.tuned, _pm(r.tuned_mean, r.tuned_std, r.tuned_n, r.tuned_runs),
+                     "" if math.isnan(diff) else
+                     "0 (same configuration)" if r.tuned == r.default else f"{diff:+.3g}"])
+        if not math.isnan(diff) and diff != 0:
+            bold.add((i, 5 if (diff > 0) == higher else 3))
+    direction = "higher" if higher else "lower"
+    note = (f"Final clean test {metric}, mean \u00b1 standard deviation over the final seeds "
+            "(completed / all runs), of the configuration's own defaults and of the "
+            f"configuration selected on the validation split; change = tuned - default; "
+            f"{direction} is better, the better of the two in bold.")
+    return Table(f"Tuned vs default (test {metric})",
+                 ["setting", "loss", "default", f"default test {metric}", "tuned (selected)",
+                  f"tuned test {metric}", "change"], rows, bold, note)
+
+
+def trials_table(trials: pd.DataFrame, metric: str, higher: bool, budget: int) -> Table | None:
+    """Every tuning candidate with its validation score; the selected one in bold.
+    ``trials``: setting, loss, candidate (override text), value, status, selected."""
+    if trials.empty:
+        return None
+    rows, bold = [], set()
+    for i, r in enumerate(trials.itertuples()):
+        rows.append([r.setting, r.loss, r.candidate, num(r.value), r.status,
+                     "selected" if r.selected else ""])
+        if r.selected:
+            bold.update({(i, 2), (i, 3)})
+    note = (f"Each loss had the same budget of {budget} candidate configuration(s) per "
+            f"setting; score: final-epoch validation {metric} (mean over the tuning seeds), "
+            f"{'higher' if higher else 'lower'} is better. The test split played no part.")
+    return Table(f"Tuning trials (validation {metric})",
+                 ["setting", "loss", "candidate", f"val_corrupted {metric}", "status", ""],
+                 rows, bold, note)
