@@ -75,8 +75,12 @@ def evaluate(model: torch.nn.Module, loss: Loss, splits: dict, task: str,
     was_training = model.training
     model.eval()
     keys, values = [], []
+    preds: dict[int, torch.Tensor] = {}  # splits sharing their inputs share one forward pass
     for name, (X, y) in splits.items():
-        pred = torch.cat([model(X[i:i + EVAL_CHUNK]) for i in range(0, len(X), EVAL_CHUNK)])
+        if id(X) not in preds:
+            preds[id(X)] = torch.cat([model(X[i:i + EVAL_CHUNK])
+                                      for i in range(0, len(X), EVAL_CHUNK)])
+        pred = preds[id(X)]
         keys.append((name, "objective"))
         values.append(loss(pred, y))
         keys += [(name, m) for m in M.METRICS[task]]

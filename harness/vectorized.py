@@ -195,6 +195,7 @@ class Split:
     X: torch.Tensor  # [U, n, F] unique feature tensors
     xid: torch.Tensor  # [K] which of them each member reads
     y: torch.Tensor  # [K, n] targets
+    inputs_of: str | None = None  # another split with the very same inputs (one forward)
 
     def keep(self, rows: torch.Tensor) -> None:
         self.xid, self.y = self.xid[rows], self.y[rows]
@@ -206,7 +207,8 @@ class Split:
 def stacked_splits(jobs: list[Prepared], device: torch.device) -> dict[str, Split]:
     """The four evaluation splits of every member, as in :func:`harness.train.eval_splits`."""
     out = {}
-    for name in ("train", "train_clean", "val", "val_corrupted", "test"):
+    for name, twin in (("train", None), ("train_clean", "train"), ("val", None),
+                       ("val_corrupted", "val"), ("test", None)):
         if name == "train_clean":
             xs = [j.data.X_train_clean for j in jobs]
             ys = [j.data.y_train_clean for j in jobs]
@@ -215,8 +217,12 @@ def stacked_splits(jobs: list[Prepared], device: torch.device) -> dict[str, Spli
             ys = [j.data.y_val_corrupted for j in jobs]
         else:
             xs, ys = [j.data.X[name] for j in jobs], [j.data.y[name] for j in jobs]
+        y = torch.stack(ys).to(device)
+        if twin and all(x is j.data.X[twin] for x, j in zip(xs, jobs, strict=True)):
+            out[name] = Split(out[twin].X, out[twin].xid, y, inputs_of=twin)
+            continue  # the corruption moved no features: the twin's inputs, one forward
         X, xid = _unique(xs, device)
-        out[name] = Split(X, xid, torch.stack(ys).to(device))
+        out[name] = Split(X, xid, y)
     return out
 
 
@@ -283,9 +289,11 @@ def evaluate(stack: Stack, objective: Objective, splits: dict[str, Split],
     keys, values = [], []
     members = mask.shape[0]
     step = max(1, EVAL_ROWS // members)
+    preds: dict[str, torch.Tensor] = {}
     for name, s in splits.items():
         n = s.y.shape[1]
-        pred = torch.cat([stack(s.features(i, i + step)) for i in range(0, n, step)], dim=1)
+        pred = preds[name] = preds[s.inputs_of] if s.inputs_of else torch.cat(
+            [stack(s.features(i, i + step)) for i in range(0, n, step)], dim=1)
         keys.append((name, "objective"))
         values.append(objective(pred, s.y))
         keys += [(name, m) for m in M.METRICS[task]]
@@ -361,7 +369,7 @@ def train_group(jobs: list[Prepared], results: list[FitResult], *, epochs: int,
             objective.keep(idx, device)
             mask = mask[idx]
             for s in splits.values():
-                s.keep(idx)
+                s.keep(idx)  # twins share X; each keeps its own member index
         bar.set_postfix({"members": len(alive)}, refresh=False)
     bar.close()
 

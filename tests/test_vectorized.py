@@ -96,7 +96,9 @@ MIXED = {  # members differing in seed, corruption level, learning rate and loss
                    [["loss=mse", "seed=0"], ["loss=huber", "seed=1", "data.outlier_frac=0.1"],
                     ["loss=huber", "loss.delta=0.5", "seed=0", "optim.lr=0.01"],
                     ["loss=mae", "seed=2", "data.outlier_frac=0"],
-                    ["loss=rmse", "seed=3"]]),
+                    ["loss=rmse", "seed=3"],
+                    # leverage points move features: train_clean has inputs of its own
+                    ["loss=huber", "seed=4", "data.corruption=leverage"]]),
     "binary": (["data=binary"],
                [["loss=bce", "seed=0"], ["loss=hinge", "seed=1", "data.label_noise=0.2"],
                 ["loss=focal", "seed=0", "optim.lr=0.01", "data.label_noise=0.1"]]),

@@ -40,7 +40,7 @@ class HarnessSweeper(BasicSweeper):
         self.rerun = rerun
 
     def sweep(self, arguments: List[str]) -> Any:  # noqa: UP006
-        from harness.sweep import plan, write_manifest
+        from harness.sweep import ACTIVE, Composer, plan, write_manifest
 
         assert self.config is not None and self.launcher is not None
         assert self.hydra_context is not None
@@ -51,9 +51,9 @@ class HarnessSweeper(BasicSweeper):
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        loader = self.hydra_context.config_loader
-        todo, done = plan(jobs, lambda job: loader.load_sweep_config(self.config, job),
-                          sweep_dir, self.rerun)
+        composer = Composer(self.hydra_context.config_loader, self.config)
+        ACTIVE[:] = [composer]  # the vectorised launcher takes its configs from here
+        todo, done = plan(jobs, composer, sweep_dir, self.rerun)
         log.info("%d jobs: %d done, %d to run (sweep folder %s)", len(jobs), len(done),
                  len(todo), sweep_dir)
         write_manifest(sweep_dir, len(jobs), len(done), len(todo))

@@ -77,10 +77,14 @@ class VectorizedLauncher(Launcher):
         assert self.config is not None and self.hydra_context is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        from harness.sweep import ACTIVE
+
         tasks = []
         for i, overrides in enumerate(job_overrides):
-            config = self.hydra_context.config_loader.load_sweep_config(self.config,
-                                                                        list(overrides))
+            config = ACTIVE[-1].take(overrides) if ACTIVE else None  # composed by the sweeper
+            if config is None:
+                config = self.hydra_context.config_loader.load_sweep_config(self.config,
+                                                                            list(overrides))
             with open_dict(config):
                 config.hydra.job.id = config.hydra.job.num = initial_job_idx + i
             job = _Job(initial_job_idx + i, list(overrides), config)
