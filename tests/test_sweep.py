@@ -9,7 +9,7 @@ import pytest
 
 from harness import results
 from harness.cli import MAX_DIRNAME, job_dirname
-from tests.conftest import TINY, run_cli
+from tests.conftest import CONF, TINY, run_cli
 
 GRID = ["loss=mse,mae", "seed=0,1", "data.outlier_frac=0,0.2"]
 
@@ -166,3 +166,31 @@ def test_ray_launcher_gives_the_same_table(sweep, tmp_path):
     merged = ray_table.merge(basic, on=["run_id", "epoch", "split", "metric"])
     assert len(merged) == len(ray_table)
     assert (merged.value_x == merged.value_y).all()
+
+
+# ---------------------------------------------------------------- fast composition
+@pytest.mark.parametrize("overrides", [
+    ["seed=3"],
+    ["loss=huber", "loss.delta=2.5", "seed=1"],
+    ["data=binary", "loss=hinge", "data.label_noise=0.2", "optim.lr=0.01"],
+    ["model=linear", "trainer.epochs=7", "+experiment=regression_robustness"],
+    ["optim=sgd", "optim.momentum=0.5", "model.hidden=[8,4]", "hydra.job.chdir=false"],
+])
+def test_fast_composition_equals_hydras(overrides):
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    from harness.sweep import Composer
+
+    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(CONF)))
+    master = loader.load_configuration("config", overrides=["hydra.sweep.dir=/tmp/x"],
+                                       run_mode=RunMode.MULTIRUN)
+    composer = Composer(loader, master)
+    fast = composer(overrides)
+    assert composer(list(overrides)) is fast  # kept by override list
+    full = loader.load_sweep_config(master, list(overrides))
+    assert OmegaConf.to_container(fast) == OmegaConf.to_container(full)
+    assert OmegaConf.to_yaml(fast) == OmegaConf.to_yaml(full)
+    assert composer.take(overrides) is fast and composer.take(overrides) is None

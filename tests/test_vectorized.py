@@ -206,6 +206,10 @@ def test_vectorized_sweep_writes_what_the_basic_launcher_writes(tmp_path):
     assert "8 jobs: 1 stacked groups (8)" in r2.stdout
     assert "split into 3 chunks of at most 3 members" in r2.stdout
     assert tree(basic) == tree(vec)
+    for job in vec.glob("*/.hydra"):  # each job's record of its config, byte for byte
+        for name in ("config.yaml", "overrides.yaml"):
+            assert (job / name).read_bytes() == (basic / job.parent.name / ".hydra" /
+                                                 name).read_bytes()
     a, b = results.load(basic), results.load(vec)
     assert sorted(a.run_id.unique()) == sorted(b.run_id.unique())
     keys = ["run_id", "epoch", "split", "metric"]
