@@ -227,14 +227,42 @@ def stacked_splits(jobs: list[Prepared], device: torch.device) -> dict[str, Spli
 
 
 # ---------------------------------------------------------------- training
+def _layer_plan(model: torch.nn.Module) -> list | None:
+    """For a stack of linear layers and elementwise activations (``mlp``, ``linear``):
+    ``[("linear", weight name, bias name) | ("act", module), ...]``, so the stack runs one
+    ``baddbmm`` per layer (measured 20-30% faster than ``vmap`` on CPU); else None."""
+    from harness.models import ACTIVATIONS, _Head
+
+    if not isinstance(model, _Head):
+        return None
+    body = model.body
+    layers = [("", body)] if isinstance(body, torch.nn.Linear) else \
+        list(body.named_children()) if isinstance(body, torch.nn.Sequential) else None
+    if layers is None:
+        return None
+    plan: list = []
+    for name, layer in layers:
+        prefix = f"body.{name}." if name else "body."
+        if isinstance(layer, torch.nn.Linear) and layer.bias is not None:
+            plan.append(("linear", prefix + "weight", prefix + "bias"))
+        elif isinstance(layer, tuple(ACTIVATIONS.values())):
+            plan.append(("act", layer))
+        else:
+            return None
+    return plan
+
+
 class Stack:
-    """The members' models as stacked parameters, evaluated with ``vmap``."""
+    """The members' models as stacked parameters ``[K, ...]``: run as batched matmuls
+    for linear/MLP models, with ``vmap`` over the model's own forward otherwise."""
 
     def __init__(self, models: list[torch.nn.Module], device: torch.device):
         params, buffers = stack_module_state(models)
         self.names = list(params)
         self.params = [params[n].detach().to(device).requires_grad_() for n in self.names]
         self.buffers = {k: v.to(device) for k, v in buffers.items()}
+        self.plan = _layer_plan(models[0])
+        self.squeeze = bool(getattr(models[0], "squeeze", False))
         base = copy.deepcopy(models[0]).to("meta")
 
         def one(p: dict, b: dict, x: torch.Tensor) -> torch.Tensor:
@@ -243,7 +271,16 @@ class Stack:
         self._forward = vmap(one)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self._forward(dict(zip(self.names, self.params, strict=True)), self.buffers, x)
+        named = dict(zip(self.names, self.params, strict=True))
+        if self.plan is None:
+            return self._forward(named, self.buffers, x)
+        for step in self.plan:
+            if step[0] == "linear":
+                weight, bias = named[step[1]], named[step[2]]
+                x = torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+            else:
+                x = step[1](x)
+        return x.squeeze(-1) if self.squeeze else x
 
     def keep(self, rows: torch.Tensor) -> None:
         self.params = [p.detach()[rows].requires_grad_() for p in self.params]

@@ -138,6 +138,13 @@ def test_other_models_stack(model):
     check_group([["seed=0"], ["seed=1", "loss=huber"]], [f"model={model}"])
 
 
+def test_linear_layers_run_as_batched_matmuls_and_other_models_through_vmap():
+    plans = {m: V._layer_plan(prepare(f"model={m}").model) for m in ("mlp", "linear", "cnn1d")}
+    assert [p[0] for p in plans["mlp"]] == ["linear", "act", "linear", "act", "linear"]
+    assert plans["linear"] == [("linear", "body.weight", "body.bias")]
+    assert plans["cnn1d"] is None  # convolutions: vmap over the model's own forward
+
+
 def test_a_diverging_member_is_dropped_without_disturbing_the_others():
     common = ["optim=sgd", "optim.momentum=0", "trainer.epochs=4"]
     members = [["seed=0"], ["seed=1", "optim.lr=1e6"], ["seed=2", "loss=huber"]]
