@@ -53,6 +53,7 @@ class _Job:
     idx: int
     overrides: List[str]  # noqa: UP006
     config: DictConfig  # the job's whole config, hydra node included
+    hydra_cfg: Optional[DictConfig] = None  # noqa: UP045  (its hydra node, as Hydra keeps it)
     ret: Optional[JobReturn] = None  # noqa: UP045
 
 
@@ -94,7 +95,7 @@ class VectorizedLauncher(Launcher):
         log.info(V.describe(groups, alone))
         for group in groups:
             for task in group:
-                task.out_dir = self._open(task.ref)
+                task.out_dir = self._open(task.ref, task.cfg)
             V.run_group(group, self._done, self._run_alone, self.max_members, log.info)
         for task in sorted(alone, key=lambda t: t.ref.idx):
             self._run_alone(task)
@@ -111,21 +112,22 @@ class VectorizedLauncher(Launcher):
         assert self.config is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
 
-    def _open(self, job: _Job) -> str:
+    def _open(self, job: _Job, task_cfg: DictConfig) -> str:
         """What ``run_job`` does before calling a task: the job's output folder (returned)
         and its ``.hydra/`` record."""
         config = job.config
-        HydraConfig.instance().set_config(config)
+        # the sweep folder and subfolder interpolate nodes of the config itself
         out = os.path.join(str(OmegaConf.select(config, "hydra.sweep.dir")),
                            str(OmegaConf.select(config, "hydra.sweep.subdir")))
         with read_write(config.hydra.runtime), open_dict(config.hydra.runtime):
             config.hydra.runtime.output_dir = os.path.abspath(out)
         HydraConfig.instance().set_config(config)
+        job.hydra_cfg = HydraConfig.instance().cfg
         Path(out).mkdir(parents=True, exist_ok=True)
         if config.hydra.output_subdir is not None:
             record = Path(config.hydra.runtime.output_dir) / str(config.hydra.output_subdir)
-            _save_config(self._task_cfg(config), "config.yaml", record)
-            _save_config(HydraConfig.instance().cfg, "hydra.yaml", record)
+            _save_config(task_cfg, "config.yaml", record)
+            _save_config(job.hydra_cfg, "hydra.yaml", record)
             _save_config(config.hydra.overrides.task, "overrides.yaml", record)
         return out
 
@@ -141,13 +143,12 @@ class VectorizedLauncher(Launcher):
         from harness.sweep import record_progress
 
         job = task.ref
-        config = job.config
-        HydraConfig.instance().set_config(config)
+        config = job.config  # its log file's path interpolates nodes of the config itself
         configure_log(config.hydra.job_logging, config.hydra.verbose)
         name = config.hydra.job.override_dirname or "(no overrides)"
         record_progress(config.hydra.sweep.dir, name, summary)
         job.ret = JobReturn(overrides=list(job.overrides), cfg=task.cfg,
-                            hydra_cfg=HydraConfig.instance().cfg, working_dir=os.getcwd(),
+                            hydra_cfg=job.hydra_cfg, working_dir=os.getcwd(),
                             task_name=str(config.hydra.job.name),
                             status=JobStatus.COMPLETED,
                             _return_value=summary.get("final", {}).get("val.objective"))
