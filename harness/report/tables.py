@@ -205,7 +205,8 @@ def stage_table(runs: pd.DataFrame) -> Table:
     rows = [[stage] + [str(int(counts.at[stage, s])) for s in present]
             + [str(int(counts.loc[stage].sum()))] for stage in order]
     note = ("tune: every candidate configuration with the tuning seeds, selected on the "
-            "validation split; final: the selected configuration with the final seeds; "
+            "corrupted validation split (val_corrupted); final: the selected configuration "
+            "with the final seeds; "
             "default: the configuration's own defaults with the same seeds. A run found "
             "finished in another stage with the same config and seed was copied, not rerun.")
     return Table("Runs by protocol stage", ["stage", *present, "total"], rows, note=note)
@@ -238,7 +239,7 @@ def tuned_default_table(frame: pd.DataFrame, metric: str, higher: bool) -> Table
     direction = "higher" if higher else "lower"
     note = (f"Final clean test {metric}, mean \u00b1 standard deviation over the final seeds "
             "(completed / all runs), of the configuration's own defaults and of the "
-            f"configuration selected on the validation split; change = tuned - default; "
+            f"configuration selected on the corrupted validation split; change = tuned - default; "
             f"{direction} is better, the better of the two in bold.")
     return Table(f"Tuned vs default (test {metric})",
                  ["setting", "loss", "default", f"default test {metric}", "tuned (selected)",
@@ -257,7 +258,7 @@ def trials_table(trials: pd.DataFrame, metric: str, higher: bool, budget: int) -
         if r.selected:
             bold.update({(i, 2), (i, 3)})
     note = (f"Each loss had the same budget of {budget} candidate configuration(s) per "
-            f"setting; score: final-epoch validation {metric} (mean over the tuning seeds), "
+            f"setting; score: final-epoch val_corrupted {metric} (mean over the tuning seeds), "
             f"{'higher' if higher else 'lower'} is better. The test split played no part.")
     return Table(f"Tuning trials (validation {metric})",
                  ["setting", "loss", "candidate", f"val_corrupted {metric}", "status", ""],
