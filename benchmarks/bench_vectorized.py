@@ -20,7 +20,7 @@ Two workloads, each run side by side in this one script:
 The script also checks that the vectorised and the sequential sweeps give the same
 metrics (largest relative difference over every row).
 
-    python benchmarks/bench_vectorized.py [--runs 1 8 32] [--device cpu]
+    python benchmarks/bench_vectorized.py [--runs 1 8 32] [--device cpu] [--repeats 3]
     python benchmarks/bench_vectorized.py --runs 1 64 256 1024 --device cuda --sequential-max 8
 """
 
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -161,6 +162,8 @@ def main() -> None:
     ap.add_argument("--sequential-max", type=int, default=32,
                     help="skip the sequential launcher above this many runs")
     ap.add_argument("--overhead-runs", type=int, default=16)
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="rounds, in alternating order; medians are printed")
     ap.add_argument("--hand", type=int, metavar="K", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.hand:  # the hand loop in its own process: print its clocks as JSON
@@ -176,27 +179,51 @@ def main() -> None:
     print(head)
     with tempfile.TemporaryDirectory() as tmp:
         for k in args.runs:
-            t_hand, out = timed([sys.executable, __file__, "--hand", str(k),
-                                 "--device", args.device])
-            h = json.loads(out.strip().splitlines()[-1])
-            t_vec = sweep(Path(tmp) / f"vec{k}", k, STANDARD, args.device, vec)
-            v_train = train_seconds(Path(tmp) / f"vec{k}")
-            t_seq = (sweep(Path(tmp) / f"seq{k}", k, STANDARD, args.device, [])
-                     if k <= args.sequential_max else float("nan"))
-            print(f"{k:>5} | {t_hand:>11.1f} {h['train_s']:>8.2f} | {t_vec:>10.1f} "
-                  f"{v_train:>8.2f} | {t_seq:>10.1f} | {k / t_hand:>8.2f} {k / t_vec:>8.2f} "
-                  f"{k / t_seq:>8.2f} | {t_seq / t_vec:>6.2f}x {t_vec / t_hand:>7.2f}x "
-                  f"{v_train / h['train_s']:>8.2f}x", flush=True)
+            runs = []  # per repeat: hand wall, hand train, vec wall, vec train, seq wall
+            for r in range(args.repeats):  # alternate the order: drift hits all alike
+                timings = {}
+                order = ["hand", "vec", "seq"] if r % 2 == 0 else ["seq", "vec", "hand"]
+                for who in order:
+                    folder = Path(tmp) / f"{who}{k}-{r}"
+                    if who == "hand":
+                        t, out = timed([sys.executable, __file__, "--hand", str(k),
+                                        "--device", args.device])
+                        timings["hand"] = (t, json.loads(out.strip().splitlines()[-1])["train_s"])
+                    elif who == "vec":
+                        t = sweep(folder, k, STANDARD, args.device, vec)
+                        timings["vec"] = (t, train_seconds(folder))
+                    else:
+                        t = (sweep(folder, k, STANDARD, args.device, [])
+                             if k <= args.sequential_max else float("nan"))
+                        timings["seq"] = (t, float("nan"))
+                runs.append(timings)
+            med = {w: tuple(statistics.median(r[w][i] for r in runs) for i in (0, 1))
+                   for w in ("hand", "vec", "seq")}
+            (th, hh), (tv, vv), (ts, _) = med["hand"], med["vec"], med["seq"]
+            print(f"{k:>5} | {th:>11.1f} {hh:>8.2f} | {tv:>10.1f} {vv:>8.2f} | {ts:>10.1f} | "
+                  f"{k / th:>8.2f} {k / tv:>8.2f} {k / ts:>8.2f} | {ts / tv:>6.2f}x "
+                  f"{tv / th:>7.2f}x {vv / hh:>8.2f}x", flush=True)
+            if args.repeats > 1:
+                spread = [f"{r['seq'][0] / r['vec'][0]:.2f}x/{r['vec'][0] / r['hand'][0]:.2f}x"
+                          for r in runs]
+                print(f"      per repeat vec/seq / hand/vec: {', '.join(spread)}", flush=True)
             if k <= args.sequential_max and k > 1:
-                diff = max_rel_diff(Path(tmp) / f"vec{k}", Path(tmp) / f"seq{k}")
+                diff = max_rel_diff(Path(tmp) / f"vec{k}-0", Path(tmp) / f"seq{k}-0")
                 print(f"      metrics, vectorised vs sequential: largest relative "
                       f"difference {diff}", flush=True)
         k = args.overhead_runs
-        t_vec = sweep(Path(tmp) / "ovec", k, OVERHEAD, args.device, vec)
-        t_seq = sweep(Path(tmp) / "oseq", k, OVERHEAD, args.device, [])
+        ratios = []
+        for r in range(args.repeats):
+            pair = [("vec", vec), ("seq", [])] if r % 2 == 0 else [("seq", []), ("vec", vec)]
+            t = {who: sweep(Path(tmp) / f"o{who}{r}", k, OVERHEAD, args.device, launcher)
+                 for who, launcher in pair}
+            ratios.append((t["vec"], t["seq"]))
+        t_vec = statistics.median(v for v, _ in ratios)
+        t_seq = statistics.median(s for _, s in ratios)
         print(f"\noverhead-bound: default run x {k} seeds, 3 epochs: vectorised {t_vec:.1f} s, "
-              f"sequential {t_seq:.1f} s: {t_seq / t_vec:.2f}x faster; metrics: largest "
-              f"relative difference {max_rel_diff(Path(tmp) / 'ovec', Path(tmp) / 'oseq')}")
+              f"sequential {t_seq:.1f} s: {t_seq / t_vec:.2f}x faster (per repeat: "
+              f"{', '.join(f'{s / v:.2f}x' for v, s in ratios)}); metrics: largest relative "
+              f"difference {max_rel_diff(Path(tmp) / 'ovec0', Path(tmp) / 'oseq0')}")
     print("columns: r/s = runs per second of wall time; vec/seq = sequential wall / vectorised "
           "wall; hand/vec = vectorised wall / hand wall; train h/v = vectorised training "
           "phase / hand training phase")

@@ -3,7 +3,7 @@
 A run folder holds:
 
 - ``metrics.parquet``: one row per (epoch, split, metric): columns ``run_id``, ``epoch``,
-  ``split`` (train / train_clean / val / test), ``metric``, ``value``;
+  ``split`` (train / train_clean / val / val_corrupted / test), ``metric``, ``value``;
 - ``summary.json``: run id, status, flattened config, final metrics, wall time, device,
   versions. Written last: a folder with a summary is a finished run;
 - ``.hydra/``: Hydra's own record of the composed config and overrides.

@@ -21,8 +21,12 @@ figures (each drawn only when the results hold what it needs):
   ranking       critical-difference diagram (average ranks, Friedman, Nemenyi)
   memorisation  corrupted training points fitted to their wrong target, per epoch
   speed         epochs and seconds to reach the target (--target)
+  sensitivity   (a protocol folder) every tuning trial's final metric against each
+                tuned hyperparameter, per loss
 A setting is a data set at one corruption level; seeds are the replicates. Failed and
-diverged runs are counted and listed, never plotted.
+diverged runs are counted and listed, never plotted. A folder written by
+python -m harness.protocol gets the protocol report: its final runs compared, plus runs
+by stage, tuned vs default, the tuning trials and the sensitivity figure.
 """
 
 
