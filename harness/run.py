@@ -158,6 +158,11 @@ def prepare(cfg: DictConfig, choices: dict[str, str] | None = None,
     t0 = time.perf_counter()
     check_config(cfg)  # before anything named by a _target_ is imported
     validate(cfg)
+    if cfg.optim.get("nesterov") and not cfg.optim.get("momentum"):
+        raise HarnessError(f"optim.nesterov=true needs optim.momentum > 0 (Nesterov "
+                           f"momentum without momentum); got optim.momentum="
+                           f"{cfg.optim.get('momentum')}. Set optim.momentum (e.g. 0.9) or "
+                           "optim.nesterov=false.")
     choices = choices or {}
     loss = build_loss(cfg)
     task = data_task(cfg)

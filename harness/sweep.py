@@ -68,13 +68,26 @@ class Composer:
         self.bases: dict[tuple[str, ...], DictConfig] = {}
         self.configs: dict[tuple[str, ...], DictConfig] = {}
 
+    def _group(self, key: str) -> bool:
+        return key in self.groups or self.loader.repository.group_exists(key)
+
     def _plain(self, override: Any) -> bool:
+        """A value override (``key=value`` of a config key, not of a group)."""
         from hydra.core.override_parser.types import OverrideType
 
         key = override.key_or_group
         return (override.type == OverrideType.CHANGE and override.package is None
                 and not override.is_hydra_override() and "/" not in key
-                and key not in self.groups and not override.is_sweep_override())
+                and not self._group(key) and not override.is_sweep_override())
+
+    def _fast(self, parsed: list) -> bool:
+        """Whether the fast path composes these overrides as Hydra does: Hydra applies
+        value overrides (``k=v``, ``+k=v``, ``++k=v``, ``~k``) in command-line order after
+        the defaults list; the fast path applies plain ``k=v`` after the others, so any
+        ``+``/``++``/``~`` on a config key (not a group) takes Hydra's own route."""
+        return all(self._plain(o) or o.is_hydra_override()
+                   or (o.type.name in ("CHANGE", "ADD") and self._group(o.key_or_group))
+                   for o in parsed)
 
     def __call__(self, overrides: Sequence[str]) -> DictConfig:
         import copy
@@ -86,6 +99,9 @@ class Composer:
         if key in self.configs:
             return self.configs[key]
         parsed = self.parser.parse_overrides(list(overrides))
+        if not self._fast(parsed):
+            cfg = self.configs[key] = self.loader.load_sweep_config(self.master, list(overrides))
+            return cfg
         plain = [o for o in parsed if self._plain(o)]
         structural = tuple(o.input_line for o in parsed if not self._plain(o))
         if structural not in self.bases:

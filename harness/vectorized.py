@@ -487,7 +487,11 @@ def run_group(group: Sequence[Task], on_done: Callable[[Task, dict[str, Any]], N
         job = prepare(task)
         if job is not None:
             ready[i] = job
-            size = max_members(job, int(job.cfg.trainer.batch_size), limit)
+            try:
+                size = max_members(job, int(job.cfg.trainer.batch_size), limit)
+            except Exception:  # the estimate is a forward pass: a bug there is not fatal
+                logger.exception("could not size the stack; using chunks of 64 members")
+                size = 64
             break
     if size is None:
         return
@@ -536,4 +540,13 @@ def _train_chunk(tasks: list[Task], jobs: list[Prepared],
         return
     for task, job, res in zip(tasks, jobs, results, strict=True):
         job.summary["status"] = res.status
-        on_done(task, R.finish(job, res, task.out_dir, extra))
+        try:
+            summary = R.finish(job, res, task.out_dir, extra)
+        except Exception as err:  # e.g. a folder that cannot be written: this job only
+            logger.exception("writing the results of %s failed", task.out_dir)
+            try:
+                summary = R.write_failed(task.cfg, task.out_dir, task.choices, err)
+            except Exception:
+                summary = {**job.summary, "status": "failed", "final": {},
+                           "error": f"{type(err).__name__}: {err}".splitlines()[0]}
+        on_done(task, summary)

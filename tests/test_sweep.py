@@ -175,6 +175,8 @@ def test_ray_launcher_gives_the_same_table(sweep, tmp_path):
     ["data=binary", "loss=hinge", "data.label_noise=0.2", "optim.lr=0.01"],
     ["model=linear", "trainer.epochs=7", "+experiment=regression_robustness"],
     ["optim=sgd", "optim.momentum=0.5", "model.hidden=[8,4]", "hydra.job.chdir=false"],
+    ["optim.lr=0.1", "++optim.lr=0.5"],  # value overrides apply in command-line order
+    ["seed=1", "~seed"],
 ])
 def test_fast_composition_equals_hydras(overrides):
     from hydra._internal.config_loader_impl import ConfigLoaderImpl

@@ -20,6 +20,7 @@ from conftest import make_cfg, run_cli
 from harness import results
 from harness import run as R
 from harness import vectorized as V
+from harness.errors import HarnessError
 from harness.train import FitResult, fit
 
 SMALL = ["data.n_samples=240", "trainer.epochs=3", "trainer.progress=false",
@@ -156,6 +157,13 @@ def test_a_diverging_member_is_dropped_without_disturbing_the_others():
     assert got[0].status == got[2].status == "completed"
     for a, b in zip(expected, got, strict=True):
         assert_same(a, b, 2e-4)
+
+
+def test_nesterov_without_momentum_is_refused_on_both_paths():
+    # torch's SGD refuses it when built; a stack builds no torch optimiser, so the runner
+    # checks it while preparing, for runs alone and stacked alike
+    with pytest.raises(HarnessError, match="optim.nesterov=true needs optim.momentum > 0"):
+        prepare("optim=sgd", "optim.nesterov=true", "optim.momentum=0")
 
 
 def test_members_with_the_same_data_share_one_copy_of_the_features():

@@ -62,8 +62,11 @@ class HarnessSweeper(BasicSweeper):
         self.overrides = (list(self.split_overrides_to_chunks(todo, self.max_batch_size))
                           if todo else [])
         self.batch_index, next_num = 0, 0
-        while not self.is_done():
-            batch = self.get_job_batch()
-            returns.append(self.launcher.launch(batch, initial_job_idx=next_num))
-            next_num += len(batch)
+        try:
+            while not self.is_done():
+                batch = self.get_job_batch()
+                returns.append(self.launcher.launch(batch, initial_job_idx=next_num))
+                next_num += len(batch)
+        finally:
+            ACTIVE.clear()  # its configs belong to this sweep only
         return returns

@@ -9,6 +9,11 @@ run folder, ``.hydra/`` record, log, ``metrics.parquet`` and ``summary.json``, e
 the basic launcher writes them. Jobs that cannot be stacked, and groups smaller than
 ``hydra.launcher.min_group``, run one by one through the ordinary task function, as do
 the members of a stack whose training raised.
+
+Stacked jobs get Hydra's job callbacks (``on_job_start`` / ``on_job_end``), but not
+``hydra.job.chdir`` or ``hydra.job.env_set`` (they share one process and one training),
+and their log file is opened when they end: messages during a stack's training go to the
+console.
 """
 
 
@@ -124,6 +129,9 @@ class VectorizedLauncher(Launcher):
         HydraConfig.instance().set_config(config)
         job.hydra_cfg = HydraConfig.instance().cfg
         Path(out).mkdir(parents=True, exist_ok=True)
+        assert self.hydra_context is not None
+        self.hydra_context.callbacks.on_job_start(config=config,
+                                                  task_function=self.task_function)
         if config.hydra.output_subdir is not None:
             record = Path(config.hydra.runtime.output_dir) / str(config.hydra.output_subdir)
             _save_config(task_cfg, "config.yaml", record)
@@ -152,5 +160,7 @@ class VectorizedLauncher(Launcher):
                             task_name=str(config.hydra.job.name),
                             status=JobStatus.COMPLETED,
                             _return_value=summary.get("final", {}).get("val.objective"))
+        assert self.hydra_context is not None
+        self.hydra_context.callbacks.on_job_end(config=config, job_return=job.ret)
         assert self.config is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
