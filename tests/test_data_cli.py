@@ -116,7 +116,7 @@ def test_preset_sweeps_only_registered_losses_that_fit_its_data(name):
 @pytest.mark.slow
 def test_a_preset_runs_through_the_cli(tmp_path):
     proc = run_cli("-m", "+experiment=label_noise_digits", "seed=0", "data.label_noise=0.2",
-                   "data.corruption=pair", *TINY, f"hydra.sweep.dir={tmp_path}")
+                   "data.corruption=pair", "loss=gce", *TINY, f"hydra.sweep.dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr
     df = results.summaries(tmp_path)
     assert len(df) == 1 and (df.status == "completed").all()
