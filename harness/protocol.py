@@ -43,6 +43,7 @@ import datetime as dt
 import itertools
 import json
 import math
+import os
 import shutil
 import sys
 import time
@@ -223,8 +224,12 @@ def _dimensions(overrides: list[str]) -> list[tuple[str, Any]]:
         key = ov.input_line.split("=", 1)[0]
         if ov.is_interval_sweep():
             sweep = ov.value()
-            dims.append((key, ("interval", float(sweep.start), float(sweep.end),
-                               "log" in (sweep.tags or set()))))
+            lo, hi, log = float(sweep.start), float(sweep.end), "log" in (sweep.tags or set())
+            if not lo < hi or (log and lo <= 0):
+                raise HarnessError(f"'{ov.input_line}': an interval needs start < end"
+                                   + (" and start > 0 on a log scale" if log else "")
+                                   + f"; got {lo:g}, {hi:g}.")
+            dims.append((key, ("interval", lo, hi, log)))
         elif ov.is_sweep_override():
             dims.append((key, list(ov.sweep_string_iterator())))
         else:
@@ -373,7 +378,7 @@ def run_stage(jobs: list[Job], stage_dir: Path, out: Path, metric: dict[str, str
         log(f"[{next(count)}/{len(jobs)}] {stage_dir.name} {job.name}: {how}")
 
     def run_alone(job: Job) -> None:
-        run_dir = stage_dir / job.name
+        run_dir = folder[id(job)]
         try:
             summary = R.run(job.cfg, run_dir, job.choices, echo=False, progress=False)
         except Exception as err:  # one job's failure must not stop the protocol
@@ -383,13 +388,16 @@ def run_stage(jobs: list[Job], stage_dir: Path, out: Path, metric: dict[str, str
                 summary = R.write_failed(job.cfg, run_dir, job.choices, err)
         done(job, summary)
 
-    fresh = []
+    fresh, folder = [], {}
     for job in todo:
-        run_dir = stage_dir / job.name
-        if run_dir.exists():  # a failed or unfinished attempt: nothing in it is kept
+        run_dir = folder[id(job)] = _job_folder(stage_dir, job)
+        if run_dir.exists():  # a failed or unfinished attempt of this run: nothing is kept
             shutil.rmtree(run_dir)
         if job.run_id in elsewhere:  # the same config and seed: the same deterministic run
-            shutil.copytree(elsewhere[job.run_id], run_dir)
+            tmp = run_dir.with_name(f".{run_dir.name}.copy")
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(elsewhere[job.run_id], tmp)
+            os.replace(tmp, run_dir)  # whole or not at all, like every file written
             done(job, results.read_summary(run_dir),
                  f"copied from {elsewhere[job.run_id].relative_to(out)}")
         else:
@@ -397,7 +405,7 @@ def run_stage(jobs: list[Job], stage_dir: Path, out: Path, metric: dict[str, str
     if vectorized:  # jobs of one shape train as one stack (harness.vectorized)
         from harness import vectorized as V
 
-        tasks = [V.Task(j.cfg, j.choices, stage_dir / j.name, ref=j) for j in fresh]
+        tasks = [V.Task(j.cfg, j.choices, folder[id(j)], ref=j) for j in fresh]
         groups, fresh = V.plan_groups(tasks)
         if groups:
             log(f"{stage_dir.name}: {V.describe(groups, fresh)}")
@@ -422,6 +430,22 @@ def run_stage(jobs: list[Job], stage_dir: Path, out: Path, metric: dict[str, str
             "spec?); protocol.json, load() and the report leave them out.")
     results.merge(stage_dir)
     return found
+
+
+def _job_folder(stage_dir: Path, job: Job) -> Path:
+    """The job's run folder: named by its overrides, unless that folder holds a finished
+    run of another spec (the same overrides, other fixed keys such as trainer.epochs):
+    that run is kept, and this job gets the name plus its run id."""
+    from harness import results
+
+    run_dir = stage_dir / job.name
+    try:
+        other = results.read_summary(run_dir)
+    except Exception:  # no summary, or an unreadable one: a failed or unfinished attempt
+        return run_dir
+    if other.get("run_id") != job.run_id and other.get("status") in KEEP:
+        return stage_dir / f"{job.name}-{job.run_id}"
+    return run_dir
 
 
 def _finished_elsewhere(out: Path, stage_dir: Path) -> dict[str, Path]:
@@ -486,7 +510,11 @@ def run_protocol(spec: Spec, log=print) -> dict[str, Any]:
 
     t_start = time.perf_counter()
     out = Path(spec.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise HarnessError(f"cannot create the protocol folder {out}: {err.strerror or err}; "
+                           "choose a writable out=<folder>.") from None
     settings = expand_settings(spec)
     cands = {loss: candidates(spec, loss) for loss in spec.losses}
     record: dict[str, Any] = {
@@ -505,6 +533,11 @@ def run_protocol(spec: Spec, log=print) -> dict[str, Any]:
                 for si, setting in enumerate(settings) for loss in spec.losses}
         tasks = {job.task for jobs in tune.values() for per_c in jobs for job in per_c}
         metric = {t: spec.metric or METRICS[t][0] for t in tasks}
+        for t in sorted(tasks):  # before any training: a metric the runs will not have
+            allowed = (*METRICS[t], "objective")
+            if metric[t] not in allowed:
+                raise HarnessError(f"metric={metric[t]} is not a {t} metric; choose one of "
+                                   f"{', '.join(allowed)}.")
         log(f"protocol {spec.name}: {len(spec.losses)} losses x {len(settings)} setting(s), "
             f"budget {spec.budget} candidates x {len(spec.tune_seeds)} tuning seed(s) per "
             f"loss; selection on {SELECTION_SPLIT} {'/'.join(sorted(set(metric.values())))}; final "
@@ -541,6 +574,10 @@ def run_protocol(spec: Spec, log=print) -> dict[str, Any]:
                     if best is not None:
                         final_jobs.append(fill(Job("final", setting, loss, cands[loss][best],
                                                    seed)))
+                # planned now, so a protocol.json read mid-run lists this spec's runs only
+                for stage, jobs in (("final", final_jobs), ("default", default_jobs)):
+                    entry[stage] = {"run_ids": [j.run_id for j in jobs
+                                                if j.setting == setting and j.loss == loss]}
                 if best is None:
                     log(f"warning: no candidate of {loss} on {entry['setting_label']} "
                         "completed; it has no tuned result.")
@@ -656,8 +693,8 @@ def _stage_frames(folder: str | Path, reader) -> pd.DataFrame:
         if not ((folder / stage).is_dir() and any((folder / stage).rglob("summary.json"))):
             continue
         frame = reader(folder / stage).assign(stage=stage)
-        if keep.get(stage):
-            frame = frame[frame.run_id.isin(keep[stage])]
+        if keep:  # a protocol.json: exactly its runs (none, for a stage it has none in)
+            frame = frame[frame.run_id.isin(keep.get(stage, set()))]
         frames.append(frame)
     if not frames:
         raise HarnessError(f"no protocol runs under {folder} (no tune/, final/ or default/ "

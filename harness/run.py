@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import inspect
 import json
 import platform
 import time
@@ -45,7 +46,17 @@ def call(node: DictConfig, **extra: Any) -> Any:
 
     kwargs = OmegaConf.to_container(node, resolve=True)
     target = kwargs.pop("_target_", None)
-    return resolve(target, target_key(node))(**kwargs, **extra)
+    key = target_key(node)
+    fn = resolve(target, key)
+    try:
+        inspect.signature(fn).bind(**kwargs, **extra)
+    except TypeError as err:  # a target that does not take this node's keys
+        raise HarnessError(f"{key}={target} cannot be called with the keys of "
+                           f"{key.rsplit('.', 1)[0]} ({', '.join([*kwargs, *extra])}): {err}; "
+                           "use the _target_ of its group's config in conf/.") from None
+    except ValueError:  # no signature to check (some builtins): let the call decide
+        pass
+    return fn(**kwargs, **extra)
 
 
 def build_loss(cfg: DictConfig) -> losses.Loss:
@@ -62,7 +73,12 @@ def data_task(cfg: DictConfig) -> str:
     """The task of the configured data set, known before any data is generated."""
     from harness.safety import resolve
 
-    return resolve(cfg.data._target_, "data._target_").task
+    task = getattr(resolve(cfg.data._target_, "data._target_"), "task", None)
+    if task not in ("regression", "binary", "multiclass"):
+        raise HarnessError(f"data._target_={cfg.data._target_} is not a data set builder "
+                           "(it declares no task); use data=<name>, one of conf/data/, "
+                           "whose _target_ is a builder in harness.data.")
+    return task
 
 
 def check_fit(loss: losses.Loss, task: str, data_name: str) -> None:
@@ -180,7 +196,12 @@ def prepare(cfg: DictConfig, choices: dict[str, str] | None = None,
             raise HarnessError(f"data '{data_name}' ({split} split) does not fit loss "
                                f"'{loss.name}': {err}") from None
     torch.manual_seed(seeds["init"])  # model initialisation draws from the global RNG
-    model = call(cfg.model, in_features=data.n_features, out_features=data.n_outputs).to(device)
+    model = call(cfg.model, in_features=data.n_features, out_features=data.n_outputs)
+    if not isinstance(model, torch.nn.Module):
+        raise HarnessError(f"model._target_={cfg.model._target_} built a "
+                           f"{type(model).__name__}, not a torch.nn.Module; use model=<name>, "
+                           "one of conf/model/.")
+    model = model.to(device)
     summary.update(task=task, loss_id=loss.id, data_info=data.info, device=str(device))
     return Prepared(cfg, choices, loss, data_name, device, seeds, data, model, summary, t0)
 

@@ -34,6 +34,7 @@ REFUSED = (
     "torch.utils.cpp_extension",  # compiles and loads code given as text
     "torch.utils.benchmark",  # runs statements given as text
     "torch.distributed", "torch.multiprocessing",
+    "torch.utils.collect_env",  # runs shell commands
     "sklearn.datasets.fetch_",  # downloads, and caches with joblib (pickles)
     "sklearn.externals", "sklearn.utils.estimator_checks",
 )

@@ -121,6 +121,16 @@ CLI = [
          real="slow"),
     Case("config target reached through torch", ["--config-dir", "{tmp}/conf", "model=evil"],
          ["model._target_=torch.os.system is not allowed", "defined in posix"]),
+    # allowed targets of the wrong kind: one line, not a traceback
+    Case("data target that builds no data set", ["data._target_=torch.nn.Linear"],
+         ["data._target_=torch.nn.Linear is not a data set builder", "one of conf/data/"]),
+    Case("optimiser target that takes other keys", ["optim._target_=torch.nn.Linear"],
+         ["optim._target_=torch.nn.Linear cannot be called with the keys of optim",
+          "lr, weight_decay"]),
+    Case("model target that builds no module", ["model._target_=sklearn.utils.Bunch"],
+         ["built a Bunch, not a torch.nn.Module", "one of conf/model/"]),
+    Case("nesterov without momentum", ["optim=sgd", "optim.nesterov=true", "optim.momentum=0"],
+         ["optim.nesterov=true needs optim.momentum > 0", "optim.nesterov=false"]),
 ]
 
 REPORT = [

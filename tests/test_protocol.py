@@ -217,3 +217,31 @@ def test_runs_of_an_earlier_spec_are_left_out(e2e, tmp_path):
     shutil.copytree(stray, copy / "final" / "stray")
     assert len(P.summaries(copy).query("stage == 'final'")) == 4
     assert P.load(copy).query("stage == 'final'").run_id.nunique() == 4
+
+
+def test_a_changed_spec_keeps_the_earlier_runs_and_reports_only_its_own(tmp_path, capsys):
+    out = tmp_path / "p"
+    assert P.main(["regression_diabetes", *SMALL, f"out={out}"]) == 0
+    first = {s.parent.name for s in (out / "tune").glob("*/summary.json")}
+    # the same overrides but another fixed key: other runs, in folders of their own
+    assert P.main(["regression_diabetes", *SMALL, "trainer.epochs=3", f"out={out}"]) == 0
+    names = {s.parent.name for s in (out / "tune").glob("*/summary.json")}
+    assert first < names and len(names) == 2 * len(first)  # nothing was deleted
+    runs = P.summaries(out)
+    assert set(runs["trainer.epochs"]) == {3}  # only the newer protocol's runs
+    assert len(runs) == 12
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["metric=accuracy"], "metric=accuracy is not a regression metric; choose one of rmse"),
+    (["out=/proc/nope/p"], "cannot create the protocol folder /proc/nope/p"),
+    (["space=['optim.lr=tag(log,interval(0,1))']"],
+     "an interval needs start < end and start > 0 on a log scale; got 0, 1."),
+])
+def test_more_mistakes_stop_before_training_with_one_line(args, message, tmp_path, capsys):
+    extra = [] if any(a.startswith("out=") for a in args) else [f"out={tmp_path}/p"]
+    assert P.main(["regression_diabetes", *SMALL, *args, *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "p" / "tune").exists()

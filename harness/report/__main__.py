@@ -80,9 +80,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{err.strerror or err}; choose a folder you can write with --out DIR.",
               file=sys.stderr)
         return 2
+    said = set()
     for w in caught:
         if isinstance(w.message, ResultsWarning):
-            print(f"warning: {w.message} (left out of the report)", file=sys.stderr)
+            if str(w.message) not in said:  # a file is skipped once, said once
+                said.add(str(w.message))
+                print(f"warning: {w.message} (left out of the report)", file=sys.stderr)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     counts = ", ".join(f"{n} {s}" for s, n in report.runs.items())

@@ -155,10 +155,13 @@ def build(folder: str | Path, out: str | Path | None, metric: str | None, fracti
         raise HarnessError(f"{folder} has no final/ runs yet: the protocol stopped while "
                            f"tuning; re-run python -m harness.protocol to finish it.")
     res = data.load([folder / "final"])
-    final_ids = P.run_ids(record)["final"]
-    if final_ids:  # only this protocol's runs, not those of an earlier spec
-        res.runs = res.runs[res.runs.run_id.isin(final_ids)].reset_index(drop=True)
-        res.rows = res.rows[res.rows.run_id.isin(final_ids)]
+    final_ids = P.run_ids(record)["final"]  # this protocol's runs, not an earlier spec's
+    res.runs = res.runs[res.runs.run_id.isin(final_ids)].reset_index(drop=True)
+    res.rows = res.rows[res.rows.run_id.isin(final_ids)]
+    if res.runs.empty:
+        raise HarnessError(f"{folder}: this protocol has no final runs (no candidate was "
+                           "selected, or the protocol stopped before its final stage); "
+                           "see protocol.json and re-run python -m harness.protocol.")
     res = relabel(res, tuned_keys(record))
     # by default the metric the protocol selected on (the preset's ``metric``)
     selected_on = {e["metric"] for e in record.get("entries", [])}
