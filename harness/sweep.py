@@ -33,14 +33,18 @@ PROGRESS = ".progress"
 
 
 def finished_runs(sweep_dir: str | Path) -> dict[str, str]:
-    """run id -> status, for every readable summary under ``sweep_dir``."""
+    """run id -> status, for every run under ``sweep_dir`` whose summary and metrics
+    files are both readable (a run with a corrupt or missing metrics file is redone)."""
+    import pyarrow.parquet as pq
+
     found: dict[str, str] = {}
     for summary_path in Path(sweep_dir).rglob(results.SUMMARY_FILE):
         try:
             s = json.loads(summary_path.read_text())
+            pq.read_metadata(summary_path.parent / results.METRICS_FILE)  # its footer
             found[s["run_id"]] = s["status"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # unreadable: that run is redone
+        except Exception:  # unreadable (OSError, bad JSON, bad Parquet, ...): redone
+            continue
     return found
 
 
@@ -189,12 +193,19 @@ class SweepCallback(Callback):
     """At the end of a multirun: merge the sweep folder, count, and set the exit code."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        import warnings
+
         sweep_dir = Path(config.hydra.sweep.dir)
         try:
-            table = results.merge(sweep_dir)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", results.ResultsWarning)
+                table = results.merge(sweep_dir)
         except results.HarnessError as err:  # e.g. every job was skipped and none exist
             print(f"error: {err}")
             raise SystemExit(1) from None
+        for said in dict.fromkeys(str(w.message) for w in caught
+                                  if isinstance(w.message, results.ResultsWarning)):
+            print(f"warning: {said} (left out of {results.MERGED_FILE})")
         statuses = Counter(results.summaries(sweep_dir).status)
         total = sum(statuses.values())
         parts = ", ".join(f"{statuses[s]} {s}" for s in ("completed", "diverged", "failed",

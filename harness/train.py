@@ -98,9 +98,10 @@ def fit(model: torch.nn.Module, loss: Loss, optimizer: torch.optim.Optimizer, da
         progress: bool = True, desc: str = "", result: FitResult | None = None) -> FitResult:
     """Train ``model`` for ``epochs`` and return every epoch's metric rows.
 
-    Stops early, with ``status="diverged"``, at the first epoch whose training objective
-    is not finite; the rows up to and including that epoch are kept. Rows are appended to
-    ``result`` as they come, so a caller that passes one keeps them if training raises.
+    Stops early, with ``status="diverged"``, at the first epoch whose objective is not
+    finite on some split (training, or a prediction that overflowed on held-out data);
+    the rows up to and including that epoch are kept. Rows are appended to ``result`` as
+    they come, so a caller that passes one keeps them if training raises.
     """
     splits = eval_splits(data, device)
     corrupted = corrupted_targets(data, device)
@@ -133,7 +134,7 @@ def fit(model: torch.nn.Module, loss: Loss, optimizer: torch.optim.Optimizer, da
         result.train_seconds += time.perf_counter() - t0
         values = record(epoch)
         result.epochs_run = epoch
-        if not math.isfinite(values[("train", "objective")]):
+        if not all(math.isfinite(v) for (_, m), v in values.items() if m == "objective"):
             result.status, result.diverged_epoch = "diverged", epoch
             break
         first = M.METRICS[data.task][0]

@@ -16,8 +16,8 @@ members' mean losses, so each member's gradient is that of its own loss. What di
 from a run alone is only floating-point summation order (batched matmuls), so metrics
 agree to float tolerance.
 
-A member whose training objective is not finite at the end of an epoch is recorded as
-diverged at that epoch (as a run alone would be) and dropped from the stack; the others
+A member whose objective is not finite on some split at the end of an epoch is recorded
+as diverged at that epoch (as a run alone would be) and dropped from the stack; the others
 go on undisturbed. Groups larger than the device's memory allows are split into chunks
 (:func:`max_members`).
 """
@@ -364,6 +364,7 @@ def train_group(jobs: list[Prepared], results: list[FitResult], *, epochs: int,
     def record(epoch: int) -> list[int]:
         """Log the epoch's rows for the live members; return the rows that diverged."""
         keys, table = evaluate(stack, objective, splits, mask, task, n_classes)
+        objective_rows = [k for k, (_, m) in enumerate(keys) if m == "objective"]
         bad = []
         for row, j in enumerate(alive):
             res = results[j]
@@ -371,7 +372,7 @@ def train_group(jobs: list[Prepared], results: list[FitResult], *, epochs: int,
                          if m not in M.MEMORISATION or corrupted[j]]
             res.rows.append((epoch, "train", "elapsed_s", train_seconds))
             res.epochs_run, res.train_seconds = epoch, train_seconds
-            if epoch and not math.isfinite(table[0][row]):  # keys[0]: train objective
+            if epoch and not all(math.isfinite(table[k][row]) for k in objective_rows):
                 res.status, res.diverged_epoch = "diverged", epoch
                 bad.append(row)
         return bad

@@ -66,6 +66,20 @@ def test_rerun_skips_finished_runs_and_redoes_a_missing_one(sweep):
     assert results.load(root).run_id.nunique() == 8
 
 
+def test_a_run_with_a_corrupt_metrics_file_is_redone(tmp_path):
+    args = ["-m", "loss=mse,mae", *TINY, f"hydra.sweep.dir={tmp_path}"]
+    assert run_cli(*args).returncode == 0
+    victim = next(tmp_path.glob("*loss=mae*/metrics.parquet"))
+    victim.write_bytes(victim.read_bytes()[:100])  # truncated, summary.json intact
+    merged = run_cli("-m", "loss=mse", *TINY, f"hydra.sweep.dir={tmp_path}")
+    said = merged.stdout + merged.stderr
+    # merging names the skipped file on one line, no Python warning report
+    assert f"warning: skipped {victim}" in said and "ResultsWarning" not in said
+    again = run_cli(*args)
+    assert "2 jobs: 1 done, 1 to run" in again.stdout + again.stderr
+    assert len(results.load(tmp_path).run_id.unique()) == 2
+
+
 def test_rerun_flag_forces_every_job(tmp_path):
     args = ["-m", "loss=mse", *TINY, f"hydra.sweep.dir={tmp_path}"]
     assert run_cli(*args).returncode == 0
