@@ -314,32 +314,37 @@ def expand_settings(spec: Spec) -> list[list[str]]:
 
 
 class Composer:
-    """Hydra's composition of the harness config, as ``python -m harness`` does it."""
+    """Hydra's composition of the harness config, as a multirun of ``python -m harness``
+    composes each job (:class:`harness.sweep.Composer`: once per set of group choices,
+    plain values applied to a copy)."""
 
     def __init__(self) -> None:
-        from hydra import initialize_config_dir
+        from hydra._internal.config_loader_impl import ConfigLoaderImpl
+        from hydra._internal.utils import create_config_search_path
+        from hydra.types import RunMode
 
         import harness.cli as cli  # registers the schemas and the job-folder resolver
+        from harness.sweep import Composer as SweepComposer
 
-        self._ctx = initialize_config_dir(config_dir=cli.CONF_DIR, version_base="1.3")
+        loader = ConfigLoaderImpl(config_search_path=create_config_search_path(cli.CONF_DIR))
+        master = loader.load_configuration("config", overrides=[],
+                                           run_mode=RunMode.MULTIRUN)
+        self._compose = SweepComposer(loader, master)
 
     def __enter__(self) -> Composer:
-        self._ctx.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._ctx.__exit__(*exc)
+        pass
 
     def fill(self, job: Job, fixed: list[str]) -> Job:
-        from hydra import compose
-
         from harness import run as R
         from harness.config import validate
         from harness.safety import check_config
 
         overrides = [*fixed, *job.setting, f"loss={job.loss}", *job.tuned, f"seed={job.seed}"]
         try:
-            cfg = compose("config", overrides, return_hydra_config=True)
+            cfg = self._compose(overrides)
         except Exception as err:  # Hydra's composition errors: a typo, a wrong type
             raise HarnessError(f"cannot compose {' '.join(overrides)}: "
                                f"{str(err).splitlines()[0]} (spec keys: "

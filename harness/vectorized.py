@@ -263,12 +263,13 @@ class Stack:
         self.buffers = {k: v.to(device) for k, v in buffers.items()}
         self.plan = _layer_plan(models[0])
         self.squeeze = bool(getattr(models[0], "squeeze", False))
-        base = copy.deepcopy(models[0]).to("meta")
+        if self.plan is None:  # vmap over the model's own forward, on a weightless copy
+            base = copy.deepcopy(models[0]).to("meta")
 
-        def one(p: dict, b: dict, x: torch.Tensor) -> torch.Tensor:
-            return functional_call(base, (p, b), (x,))
+            def one(p: dict, b: dict, x: torch.Tensor) -> torch.Tensor:
+                return functional_call(base, (p, b), (x,))
 
-        self._forward = vmap(one)
+            self._forward = vmap(one)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         named = dict(zip(self.names, self.params, strict=True))

@@ -60,18 +60,25 @@ def build(folders: list[str | Path], out: str | Path | None = None, metric: str 
     colors = figures.palette(list(res.runs.loss_label))
 
     page = Page("Loss comparison report")
+    summary = comparison(page, report, res, choice, colors, fraction, alpha,
+                         "No completed run has a final test {}; nothing to compare.")
+    write_outputs(report, page, {"summary.csv": summary})
+    return report
+
+
+def comparison(page: Page, report: Report, res: data.Results, choice: dict[str, list[str]],
+               colors: dict, fraction: float, alpha: float, empty: str) -> pd.DataFrame:
+    """The overview and one panel per compared metric; their ``summary.csv`` rows.
+    ``empty`` is the note for a metric no completed run has (``{}``: the metric)."""
     _overview(page, res, choice)
     csv = []
     for name, tasks in choice.items():
         panel = data.panel(res, name, tasks)
         if panel.finals.empty:
-            page.notes([f"No completed run has a final test {name}; nothing to compare."])
+            page.notes([empty.format(name)])
             continue
         csv.append(_panel(page, report, res, panel, colors, fraction, alpha, len(choice) > 1))
-
-    summary = pd.concat(csv, ignore_index=True) if csv else pd.DataFrame()
-    write_outputs(report, page, {"summary.csv": summary})
-    return report
+    return pd.concat(csv, ignore_index=True) if csv else pd.DataFrame()
 
 
 def write_outputs(report: Report, page: Page, csvs: dict[str, pd.DataFrame]) -> None:

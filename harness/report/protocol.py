@@ -225,16 +225,8 @@ def build(folder: str | Path, out: str | Path | None, metric: str | None, fracti
         protocol_csv.append(td.assign(metric=m))
 
     page.heading("Final runs: the tuned losses compared", "final")
-    B._overview(page, res, choice)
-    csv = []
-    for name, tasks in choice.items():
-        panel = data.panel(res, name, tasks)
-        if panel.finals.empty:
-            page.notes([f"No completed final run has a test {name}; nothing to compare."])
-            continue
-        csv.append(B._panel(page, report, res, panel, colors, fraction, alpha,
-                            len(choice) > 1))
-    summary = pd.concat(csv, ignore_index=True) if csv else pd.DataFrame()
+    summary = B.comparison(page, report, res, choice, colors, fraction, alpha,
+                           "No completed final run has a test {}; nothing to compare.")
     B.write_outputs(report, page, {
         "summary.csv": summary,
         "tuned_vs_default.csv": pd.concat(protocol_csv, ignore_index=True)})
