@@ -4,8 +4,10 @@ Both do the same work in the same process on the same data: the default run
 (``loss=huber data=outliers``: MLP 20-64-64-1, Adam, batch 64, 50 epochs), with a
 per-epoch evaluation of the objective and RMSE/MAE/R^2 on train, clean train, val and
 test. The hand loop uses ``torch.nn.functional.huber_loss`` and plain tensor code; the
-harness uses its registry loss, metrics module and ``fit``. Runs alternate (A B A B ...)
-so machine noise hits both alike; the ratio of medians is the figure to quote.
+harness runs its own job stages (``harness.jobs.job.prepare``, untimed, then ``train``:
+the one loop of ``harness.training.loop``, its registry loss and metrics module). Runs
+alternate (A B A B ...) so machine noise hits both alike; the ratio of medians is the
+figure to quote.
 
 Also times the whole command ``python -m harness loss=huber data=outliers`` (start-up
 included) in a subprocess.
@@ -31,9 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from harness.config import register_configs  # noqa: E402
-from harness.run import build_loss, call  # noqa: E402
+from harness.jobs.job import call, prepare, train  # noqa: E402
 from harness.seeding import derive_seeds  # noqa: E402
-from harness.train import fit  # noqa: E402
+from harness.training.loop import FitResult  # noqa: E402
 
 OVERRIDES = ["loss=huber", "data=outliers", "trainer.progress=false"]
 
@@ -46,12 +48,11 @@ def setup(cfg, data):
 
 
 def harness_fit(cfg, data) -> tuple[float, float]:
-    model, opt, shuffle = setup(cfg, data)
+    job = prepare(cfg)  # the data again, the model from the same seed (untimed)
+    res = [FitResult()]
     t0 = time.perf_counter()
-    res = fit(model, build_loss(cfg), opt, data, torch.device("cpu"),
-              epochs=cfg.trainer.epochs, batch_size=cfg.trainer.batch_size,
-              shuffle_seed=shuffle, progress=False)
-    return time.perf_counter() - t0, res.train_seconds
+    train([job], res)
+    return time.perf_counter() - t0, res[0].train_seconds
 
 
 def hand_fit(cfg, data) -> tuple[float, float]:
@@ -111,6 +112,7 @@ def main() -> None:
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=OVERRIDES)
     data = call(cfg.data, seeds=derive_seeds(int(cfg.seed)))
+    torch.set_num_threads(int(cfg.trainer.threads or 0) or torch.get_num_threads())
     harness_fit(cfg, data), hand_fit(cfg, data)  # warm-up: first Adam imports dynamo
 
     h_total, h_train, r_total, r_train = [], [], [], []

@@ -1,9 +1,10 @@
-"""The Hydra task function behind ``python -m harness``.
+"""The Hydra task function behind ``python -m harness``: thin glue to the job lifecycle.
 
 The task function, :func:`task`, lives in an importable module (not ``__main__``) so
 parallel launchers (joblib, submitit, Ray) pickle it by reference: a worker process
 imports this module, which registers the config schemas and the ``harness_job_dir``
-resolver there too.
+resolver there too. Importing it imports neither torch nor scikit-learn nor pandas, so
+``--help`` is fast; the task imports them when a job runs.
 
 Single run: a user mistake ends with one line on stderr and exit code 2. That holds for
 Hydra's own errors too (a misspelt key, an unknown option, a value of the wrong type, an
@@ -12,57 +13,35 @@ re-raise them (``HYDRA_FULL_ERROR=1`` for the call) and prints them as one line,
 useful part (e.g. the available options) stays and the traceback goes. Set
 ``HYDRA_FULL_ERROR=1`` yourself to get Hydra's full report instead. A bug (any other
 exception from the task) keeps its traceback.
-Multirun: every job ends with a ``summary.json`` whatever happens (``completed``,
-``diverged`` or ``failed`` with the error's one-line message), one progress line, and
-the sweep goes on; the sweep's last line counts the failures (see
-:class:`harness.sweep.SweepCallback`).
+Multirun: every job goes through :func:`harness.jobs.lifecycle.run_jobs` and ends with a
+``summary.json`` whatever happens, one progress line, and the sweep goes on; the sweep's
+last line counts the failures (see :class:`harness.sweep.SweepCallback`).
 """
 
 from __future__ import annotations
 
 import difflib
-import hashlib
 import logging
 import os
 import re
 import sys
-from pathlib import Path
 from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException, OverrideParseException
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from harness.config import register_configs
-from harness.errors import USER_ERRORS
-from harness.safety import check_config
+from harness.config import CONF_DIR, register_configs
+from harness.jobs.resume import job_dirname
 
 log = logging.getLogger("harness")
-MAX_DIRNAME = 120
-
-
-def job_dirname(overrides: str) -> str:
-    """A sweep job's folder name from its overrides (``loss=mse,seed=0``): the same job
-    always lands in the same folder, whatever order the sweep lists it in, which is what
-    lets a re-run sweep find its finished jobs. Unsafe characters become ``_``; a long
-    name is cut and given a hash of the whole."""
-    name = re.sub(r"[^A-Za-z0-9=,.+_\-\[\]]", "_", overrides) or "default"
-    if len(name) > MAX_DIRNAME:
-        digest = hashlib.sha256(overrides.encode()).hexdigest()[:10]
-        name = f"{name[:MAX_DIRNAME - 11]}-{digest}"
-    return name
-
 
 if not OmegaConf.has_resolver("harness_job_dir"):
     OmegaConf.register_new_resolver("harness_job_dir", job_dirname)
 register_configs()
-
-
-# an absolute path: relative to a module, Hydra would look for an importable package
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
 
 def task(cfg: DictConfig) -> float | None:
@@ -75,7 +54,9 @@ def task(cfg: DictConfig) -> float | None:
 
 
 def _task(cfg: DictConfig) -> float | None:
-    from harness import run as R  # heavy imports (torch, sklearn) after --help is served
+    from harness.errors import user_errors
+    from harness.jobs.job import Task
+    from harness.jobs.lifecycle import run_jobs, run_one
     from harness.sweep import record_progress
 
     hc = HydraConfig.get()
@@ -83,37 +64,35 @@ def _task(cfg: DictConfig) -> float | None:
     choices = dict(hc.runtime.choices)
     if hc.mode != RunMode.MULTIRUN:
         try:
-            check_config(cfg)  # before anything is imported from a config's _target_
-            summary = R.run(cfg, out_dir, choices)
-        except USER_ERRORS as err:
+            summary = run_one(cfg, out_dir, choices)
+        except user_errors() as err:
             print(f"error: {err}", file=sys.stderr)
             sys.exit(2)
         return summary["final"].get("val.objective")
 
     launcher = str(OmegaConf.select(hc.launcher, "_target_", default=""))
     parallel = not launcher.endswith(("BasicLauncher", "VectorizedLauncher"))  # in-process
-    if "joblib" in launcher:
-        _share_cores(int(OmegaConf.select(hc.launcher, "n_jobs", default=-1)))
-    try:
-        check_config(cfg)
-        summary = R.run(cfg, out_dir, choices, echo=False,
-                        progress=bool(cfg.trainer.progress) and not parallel,
-                        device_slot=int(hc.job.num) if parallel else None)
-    except Exception as err:  # one job's mistake or bug must not take the sweep down
-        if not isinstance(err, USER_ERRORS):
-            log.exception("job %s failed", hc.job.override_dirname)
-        summary = R.write_failed(cfg, out_dir, choices, err)
-    record_progress(hc.sweep.dir, hc.job.override_dirname or "(no overrides)", summary)
-    return summary.get("final", {}).get("val.objective")
+    if parallel and not cfg.trainer.get("threads"):  # "every core": share them
+        with open_dict(cfg):
+            cfg.trainer.threads = _cores_per_worker(hc.launcher)
+    ended: list[dict[str, Any]] = []
+    name = hc.job.override_dirname or "(no overrides)"
+
+    def done(_task, summary: dict[str, Any]) -> None:
+        ended.append(summary)
+        record_progress(hc.sweep.dir, name, summary)
+
+    run_jobs([Task(cfg, choices, out_dir, device_slot=int(hc.job.num) if parallel else None)],
+             done, progress=bool(cfg.trainer.progress) and not parallel)
+    return ended[0].get("final", {}).get("val.objective") if ended else None
 
 
-def _share_cores(n_jobs: int) -> None:
+def _cores_per_worker(launcher: DictConfig) -> int:
     """Parallel CPU jobs split the cores instead of each starting one thread per core."""
-    import torch
-
     cores = os.cpu_count() or 1
+    n_jobs = int(OmegaConf.select(launcher, "n_jobs", default=-1) or -1)
     workers = cores if n_jobs < 1 else min(n_jobs, cores)
-    torch.set_num_threads(max(1, cores // workers))
+    return max(1, cores // workers)
 
 
 hydra_main = hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")(task)
@@ -121,12 +100,8 @@ hydra_main = hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="c
 
 def main() -> None:
     """``python -m harness``: Hydra's command line, with its errors as one line (exit 2)."""
-    if any(a.split("=", 1)[0] == "--experimental-rerun" for a in sys.argv[1:]):
-        print("error: --experimental-rerun loads a pickle (config.pickle), which can run any "
-              "code, and the harness reads no pickles; re-run a folder's config with the "
-              "overrides in its .hydra/overrides.yaml instead.", file=sys.stderr)
-        sys.exit(2)
     if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        _check_arguments(sys.argv[1:], one_line=False)
         hydra_main()  # the user asked for Hydra's own, full error report
         return
     _check_arguments(sys.argv[1:])
@@ -147,21 +122,41 @@ def main() -> None:
             os.environ["HYDRA_FULL_ERROR"] = before
 
 
-def _check_arguments(argv: list[str]) -> None:
-    """Hydra's own flags parsed first, so a wrong one is one line too (not a usage text)."""
+def _parser():
+    """Hydra's own argument parser (None for a Hydra version without one)."""
     try:
         from hydra.main import get_args_parser
-    except ImportError:  # another Hydra version: let it parse and report as it does
-        return
-    parser = get_args_parser()
+    except ImportError:
+        return None
+    return get_args_parser()
 
-    def one_line(message: str) -> None:
+
+def _refuse_rerun(args: Any) -> None:
+    """``--experimental-rerun`` (or any prefix argparse expands to it) loads a pickle."""
+    if getattr(args, "experimental_rerun", None) is not None:
+        print("error: --experimental-rerun loads a pickle (config.pickle), which can run any "
+              "code, and the harness reads no pickles; re-run a folder's config with the "
+              "overrides in its .hydra/overrides.yaml instead.", file=sys.stderr)
+        sys.exit(2)
+
+
+def _check_arguments(argv: list[str], one_line: bool = True) -> None:
+    """Hydra's own flags parsed first, so a wrong one is one line too (not a usage text),
+    and the pickle-loading ``--experimental-rerun`` is refused however it is spelt."""
+    parser = _parser()
+    if parser is None:  # another Hydra version: let it parse and report as it does
+        return
+    if not one_line:  # HYDRA_FULL_ERROR=1: Hydra reports its own parse errors
+        _refuse_rerun(parser.parse_known_args(argv)[0])
+        return
+
+    def say(message: str) -> None:
         print(f"error: {message}; see python -m harness --help (Hydra's flags: "
               "--hydra-help).", file=sys.stderr)
         sys.exit(2)
 
-    parser.error = one_line  # type: ignore[method-assign]
-    parser.parse_args(argv)
+    parser.error = say  # type: ignore[method-assign]
+    _refuse_rerun(parser.parse_args(argv))
 
 
 def error_line(err: BaseException) -> str | None:

@@ -4,23 +4,30 @@ Each group file in ``conf/`` starts from one of these schemas
 (``defaults: [/schema/<group>/<name>@_here_]``), so a misspelt key or a value of the wrong
 type fails while Hydra composes the config. Numeric ranges and string choices live in
 each field's metadata (``check``) and are enforced by :func:`validate` with the same
-one-line message as the loss registry. Loss schemas are generated from the registry, so a
-loss's parameters and their ranges are written in one place only.
+one-line message as the loss registry. Loss schemas are generated from the registry and
+data schemas from the keys each data source and corruption kind declares, so a loss's or
+a data set's parameters and their ranges are written in one place only.
+
+Importing this module imports neither torch nor scikit-learn nor pandas (``--help``).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass, make_dataclass
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-import losses
-from harness.data import CORRUPTIONS
-from harness.models import ACTIVATIONS
-from losses import Choice, Interval
+from harness.data.knobs import Knob
+from harness.errors import HarnessError
+from losses.params import Choice, Interval
+
+# an absolute path: relative to a module, Hydra would look for an importable package
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+ACTIVATIONS = ("relu", "gelu", "tanh", "silu", "leaky_relu")  # harness.models.ACTIVATIONS
 
 GROUPS = ("data", "model", "loss", "optim", "trainer")
 
@@ -39,122 +46,27 @@ def one_of(default: str, *options: str) -> Any:
 
 
 # ---------------------------------------------------------------- data
-# Every data schema = the source's own keys + the split + the task's corruption keys.
-# ``corruption`` picks a kind from harness.data.CORRUPTIONS; the level key
-# (``outlier_frac`` / ``label_noise``, see harness.data.LEVEL_KEY) is the fraction of
-# training points it corrupts; the other keys are parameters of some of the kinds.
-@dataclass
-class SplitSchema:
-    val_frac: float = ranged(0.2, "(0, 0.5]")
-    test_frac: float = ranged(0.2, "(0, 0.5]")
+def _knob_field(knob: Knob) -> tuple[str, Any, Any]:
+    """A declared key (:class:`harness.data.Knob`) as a dataclass field with its check."""
+    kind = knob.kind | None if knob.optional else knob.kind
+    if knob.choices is not None:
+        return knob.name, kind, field(default=knob.default,
+                                      metadata={"check": Choice(knob.choices)})
+    if knob.interval is not None:
+        return knob.name, kind, ranged(knob.default, knob.interval, knob.kind,
+                                       optional=knob.optional)
+    return knob.name, kind, field(default=knob.default)
 
 
-@dataclass
-class RegressionCorruption:
-    corruption: str = one_of("outliers", *CORRUPTIONS["regression"])
-    outlier_frac: float = ranged(0.0, "[0, 1]")  # the level: fraction of training points
-    outlier_scale: float = ranged(10.0, "(0, inf)")  # outliers, leverage: size, in stds
-    one_sided: bool = False  # outliers, leverage: all shifts upwards
-    df: float = ranged(2.0, "(0, inf)")  # heavy_tail: Student-t degrees of freedom
-    tail_scale: float = ranged(1.0, "(0, inf)")  # heavy_tail: scale of the t noise
-    # standardised: targets in clean-training-target stds; raw: the source's own units
-    # (diabetes: positive, for msle), the corruption applied in std units all the same
-    targets: str = one_of("standardised", "standardised", "raw")
+def data_schema(name: str) -> type:
+    """The schema of data set ``name`` (``conf/data/<name>.yaml``), generated from the
+    keys its source, the split and its task's corruption kinds declare
+    (:func:`harness.data.knobs`): ``_target_`` then every key with its default and range."""
+    from harness import data
 
-
-@dataclass
-class BinaryCorruption:
-    corruption: str = one_of("symmetric", *CORRUPTIONS["binary"])
-    label_noise: float = ranged(0.0, "[0, 0.5)")  # the level: fraction of labels flipped
-
-
-@dataclass
-class MulticlassCorruption:
-    corruption: str = one_of("symmetric", *CORRUPTIONS["multiclass"])
-    label_noise: float = ranged(0.0, "[0, 1)")  # the level: fraction of labels changed
-
-
-@dataclass
-class Bundled:
-    """A data set shipped with a package: all rows, or a random subset of them."""
-
-    n_samples: int | None = ranged(None, "[10, inf)", int, optional=True)
-
-
-@dataclass
-class OutliersData(SplitSchema, RegressionCorruption):
-    _target_: str = "harness.data.outliers"
-    n_samples: int = ranged(2000, "[10, inf)", int)
-    n_features: int = ranged(20, "[1, inf)", int)
-    n_informative: int = ranged(10, "[1, inf)", int)
-    noise: float = ranged(0.1, "[0, inf)")
-    outlier_frac: float = ranged(0.2, "[0, 1]")
-
-
-@dataclass
-class FriedmanData(SplitSchema, RegressionCorruption):
-    _target_: str = "harness.data.friedman"
-    n_samples: int = ranged(2000, "[10, inf)", int)
-    n_features: int = ranged(10, "[5, inf)", int)
-    noise: float = ranged(0.1, "[0, inf)")
-
-
-@dataclass
-class DiabetesData(SplitSchema, RegressionCorruption, Bundled):
-    _target_: str = "harness.data.diabetes"
-
-
-@dataclass
-class BinaryData(SplitSchema, BinaryCorruption):
-    _target_: str = "harness.data.binary"
-    n_samples: int = ranged(2000, "[10, inf)", int)
-    n_features: int = ranged(20, "[1, inf)", int)
-    n_informative: int = ranged(5, "[1, inf)", int)
-    class_sep: float = ranged(1.0, "(0, inf)")
-
-
-@dataclass
-class MoonsData(SplitSchema, BinaryCorruption):
-    _target_: str = "harness.data.moons"
-    n_samples: int = ranged(2000, "[10, inf)", int)
-    noise: float = ranged(0.2, "[0, inf)")
-
-
-@dataclass
-class BreastCancerData(SplitSchema, BinaryCorruption, Bundled):
-    _target_: str = "harness.data.breast_cancer"
-
-
-@dataclass
-class MulticlassData(SplitSchema, MulticlassCorruption):
-    _target_: str = "harness.data.multiclass"
-    n_samples: int = ranged(2000, "[10, inf)", int)
-    n_features: int = ranged(20, "[1, inf)", int)
-    n_informative: int = ranged(8, "[1, inf)", int)
-    n_classes: int = ranged(5, "[3, inf)", int)
-    class_sep: float = ranged(1.0, "(0, inf)")
-
-
-@dataclass
-class IrisData(SplitSchema, MulticlassCorruption, Bundled):
-    _target_: str = "harness.data.iris"
-
-
-@dataclass
-class WineData(SplitSchema, MulticlassCorruption, Bundled):
-    _target_: str = "harness.data.wine"
-
-
-@dataclass
-class DigitsData(SplitSchema, MulticlassCorruption, Bundled):
-    _target_: str = "harness.data.digits"
-
-
-@dataclass
-class MNIST1DData(MulticlassCorruption):
-    _target_: str = "harness.data.mnist1d"
-    n_samples: int = ranged(5000, "[50, inf)", int)  # the generator's num_samples
-    val_frac: float = ranged(0.2, "(0, 0.5]")  # of its training rows; its test split stays
+    return make_dataclass(f"{name}_data", [
+        ("_target_", str, field(default=f"harness.data.{name}")),
+        *[_knob_field(k) for k in data.knobs(name)]])
 
 
 # ---------------------------------------------------------------- models
@@ -211,6 +123,8 @@ class TrainerSchema:
     batch_size: int = ranged(64, "[1, inf)", int)
     device: str = one_of("auto", "auto", "cpu", "cuda")
     progress: bool = True
+    # CPU threads of torch's kernels; null or 0: every core (shared among parallel jobs)
+    threads: int | None = ranged(1, "[0, inf)", int, optional=True)
 
 
 @dataclass
@@ -223,9 +137,10 @@ class HarnessSchema:
     seed: int = ranged(0, "[0, inf)", int)
 
 
-def loss_schema(spec: losses.LossSpec) -> type:
-    """A dataclass for ``conf/loss/<name>.yaml``: ``_target_``, ``name`` and the loss's
-    parameters with the registry's defaults and ranges."""
+def loss_schema(spec: Any) -> type:
+    """A dataclass for ``conf/loss/<name>.yaml`` from a loss's registry entry
+    (:class:`losses.LossSpec`): ``_target_``, ``name`` and the loss's parameters with the
+    registry's defaults and ranges."""
     params = [(p.name, float, field(default=p.default, metadata={"check": p.range}))
               for p in spec.params]
     return make_dataclass(f"{spec.name}_loss",
@@ -234,33 +149,43 @@ def loss_schema(spec: losses.LossSpec) -> type:
 
 
 SCHEMAS = {
-    "data": {"outliers": OutliersData, "friedman": FriedmanData, "diabetes": DiabetesData,
-             "binary": BinaryData, "moons": MoonsData, "breast_cancer": BreastCancerData,
-             "multiclass": MulticlassData, "iris": IrisData, "wine": WineData,
-             "digits": DigitsData, "mnist1d": MNIST1DData},
     "model": {"linear": LinearModel, "mlp": MLPModel, "cnn1d": CNN1DModel},
     "optim": {"adam": AdamOptim, "adamw": AdamWOptim, "sgd": SGDOptim},
     "trainer": {"default": TrainerSchema},
 }
 
 
+def schemas() -> dict[str, dict[str, type]]:
+    """group -> option -> schema, for every option: the fixed ones (:data:`SCHEMAS`), one
+    per registered data set (:func:`data_schema`) and one per loss (:func:`loss_schema`)."""
+    import losses
+    from harness.data import SOURCES
+
+    return {**SCHEMAS, "data": {name: data_schema(name) for name in SOURCES},
+            "loss": {name: loss_schema(losses.spec(name)) for name in losses.available()}}
+
+
 def register_configs() -> None:
     """Put every schema in Hydra's ConfigStore (idempotent)."""
     cs = ConfigStore.instance()
     cs.store(name="harness_schema", node=HarnessSchema)
-    for group, table in SCHEMAS.items():
+    for group, table in schemas().items():
         for name, node in table.items():
             cs.store(group=f"schema/{group}", name=name, node=node)
-    for name in losses.available():
-        cs.store(group="schema/loss", name=name, node=loss_schema(losses.spec(name)))
 
 
 def validate(cfg: DictConfig) -> None:
-    """Check every ranged/choice field of the composed config; raise on the first bad one."""
+    """Check every ranged/choice field of the composed config and the rules that tie
+    keys together; raise on the first bad one (one line, what is allowed)."""
     _check_node("", cfg)
     for group in GROUPS:
         owner = str(cfg.loss.name) if group == "loss" else ""
         _check_node(f"{group}.", cfg[group], owner)
+    if cfg.optim.get("nesterov") and not cfg.optim.get("momentum"):
+        raise HarnessError(f"optim.nesterov=true needs optim.momentum > 0 (Nesterov "
+                           f"momentum without momentum); got optim.momentum="
+                           f"{cfg.optim.get('momentum')}. Set optim.momentum (e.g. 0.9) or "
+                           "optim.nesterov=false.")
 
 
 def _check_node(prefix: str, node: DictConfig, owner: str = "") -> None:

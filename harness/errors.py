@@ -1,15 +1,27 @@
-"""The one exception type for user mistakes.
+"""The one exception type for user mistakes, and the set of errors shown as one line.
 
-The CLI prints a ``HarnessError`` (and the loss registry's own ``LossError`` /
-``InvalidParameterError``) as a single line and exits non-zero, without a traceback.
-Anything else is a bug and keeps its traceback.
+The command lines print a :class:`HarnessError` (and the loss registry's own ``LossError``
+/ ``InvalidParameterError``, see :func:`user_errors`) as a single line and exit 2, without
+a traceback. Anything else is a bug and keeps its traceback.
+
+This module imports nothing (``--help`` of every command reads it).
 """
-
-from losses import InvalidParameterError, LossError
 
 
 class HarnessError(Exception):
     """A mistake in what the user asked for; the message says what is allowed."""
 
 
-USER_ERRORS = (HarnessError, LossError, InvalidParameterError)
+def user_errors() -> tuple[type[Exception], ...]:
+    """The exception types that are user mistakes: :class:`HarnessError` and the loss
+    registry's ``LossError`` and ``InvalidParameterError``."""
+    from losses.params import InvalidParameterError
+    from losses.registry import LossError
+
+    return (HarnessError, LossError, InvalidParameterError)
+
+
+def __getattr__(name: str):
+    if name == "USER_ERRORS":  # the tuple itself, for callers that catch it (lazily built)
+        return user_errors()
+    raise AttributeError(f"module 'harness.errors' has no attribute '{name}'")

@@ -17,7 +17,7 @@ ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiL
                "leaky_relu": nn.LeakyReLU}
 
 
-class _Head(nn.Module):
+class Head(nn.Module):
     """Squeezes a single output column so predictions are ``[N]``, not ``[N, 1]``."""
 
     def __init__(self, body: nn.Module, out_features: int):
@@ -30,14 +30,14 @@ class _Head(nn.Module):
         return out.squeeze(-1) if self.squeeze else out
 
 
-class Linear(_Head):
+class Linear(Head):
     """A linear model ``x W + b`` (linear regression, logistic regression, linear SVM)."""
 
     def __init__(self, in_features: int, out_features: int):
         super().__init__(nn.Linear(in_features, out_features), out_features)
 
 
-class MLP(_Head):
+class MLP(Head):
     """A multilayer perceptron: ``hidden`` layer sizes with ``activation`` between."""
 
     def __init__(self, in_features: int, out_features: int,
@@ -51,7 +51,7 @@ class MLP(_Head):
         super().__init__(nn.Sequential(*layers), out_features)
 
 
-class CNN1D(_Head):
+class CNN1D(Head):
     """A small 1-D convolutional network for signals such as MNIST-1D's 40 points.
 
     The ``in_features`` inputs are one channel of length ``in_features``. Each entry of

@@ -18,14 +18,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, TINY, make_cfg, run_cli
 from omegaconf import OmegaConf
 
-import losses
-from harness.config import SCHEMAS, loss_schema, validate
+from harness.config import schemas, validate
 from harness.errors import HarnessError
-from harness.run import run, write_failed
+from harness.jobs.job import Task, write_failed
+from harness.jobs.lifecycle import run_one as run
 from losses import Interval, InvalidParameterError
+from tests.helpers import ROOT, TINY, make_cfg, run_cli
 
 CHOICES = {"data": "outliers", "model": "mlp", "loss": "mse", "optim": "adam",
            "trainer": "default"}
@@ -176,7 +176,7 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("results")
     run(make_cfg(*TINY), root / "done", CHOICES, echo=False)
     for i in range(2):
-        write_failed(make_cfg(*TINY, f"seed={i}"), root / "failed_only" / str(i), CHOICES,
+        write_failed(Task(make_cfg(*TINY, f"seed={i}"), CHOICES, root / "failed_only" / str(i)),
                      HarnessError("broken on purpose"))
     (root / "corrupt_only" / "a").mkdir(parents=True)
     (root / "corrupt_only" / "a" / "summary.json").write_text('{"run_id": "x", "sta')
@@ -316,7 +316,7 @@ def out_of_range(interval: Interval) -> float | int | None:
 def numeric_fields():
     """(group, schema, key, interval, each) for every ranged number of every option."""
     found = []
-    tables = {**SCHEMAS, "loss": {n: loss_schema(losses.spec(n)) for n in losses.available()}}
+    tables = schemas()
     for group, table in tables.items():
         for schema in table.values():
             for f in fields(schema):
@@ -358,4 +358,4 @@ def test_numeric_fields_cover_the_schemas():
     assert {"data.outlier_frac", "data.label_noise", "data.n_samples", "model.hidden",
             "optim.lr", "optim.momentum", "trainer.epochs", "trainer.batch_size", "seed",
             "loss.delta", "loss.q", "loss.alpha"} <= keys
-    assert all(is_dataclass(s) for table in SCHEMAS.values() for s in table.values())
+    assert all(is_dataclass(s) for table in schemas().values() for s in table.values())

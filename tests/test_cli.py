@@ -7,7 +7,7 @@ import json
 import pytest
 
 from harness import results
-from tests.conftest import TINY, run_cli
+from tests.helpers import TINY, run_cli
 
 
 @pytest.mark.parametrize("args, metric", [

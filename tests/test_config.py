@@ -6,12 +6,13 @@ import pytest
 from omegaconf import OmegaConf
 
 import losses
-from harness.config import SCHEMAS, flatten, validate
-from harness.data import CORRUPTION_DEFAULTS, CORRUPTIONS, LEVEL_KEY
-from harness.run import build_loss, call, data_task
+from harness.config import SCHEMAS, data_schema, flatten, validate
+from harness.data import CORRUPTIONS, LEVEL_KEY, SOURCES, knobs
+from harness.errors import HarnessError
+from harness.jobs.job import build_loss, call, data_task
 from harness.seeding import derive_seeds
 from losses import InvalidParameterError
-from tests.conftest import CONF, make_cfg
+from tests.helpers import CONF, make_cfg
 
 
 def options(group: str) -> list[str]:
@@ -22,9 +23,13 @@ def test_every_loss_has_a_config_file_and_back():
     assert options("loss") == losses.available()
 
 
-@pytest.mark.parametrize("group", ["data", "model", "optim", "trainer"])
+@pytest.mark.parametrize("group", ["model", "optim", "trainer"])
 def test_every_group_file_has_a_schema(group):
     assert options(group) == sorted(SCHEMAS[group])
+
+
+def test_every_data_set_has_a_config_file_and_back():
+    assert options("data") == sorted(SOURCES)
 
 
 @pytest.mark.parametrize("name", options("data"))
@@ -40,11 +45,15 @@ def test_data_configs_build(name):
 
 
 @pytest.mark.parametrize("name", options("data"))
-def test_data_config_files_are_tiny_and_name_their_schema_and_builder(name):
+def test_data_config_files_are_the_schema_line_only(name):
+    # every default is declared once, with the source; the file only picks the schema
     text = (CONF / "data" / f"{name}.yaml").read_text()
-    assert f"/schema/data/{name}@_here_" in text and f"_target_: harness.data.{name}" in text
-    assert SCHEMAS["data"][name]._target_ == f"harness.data.{name}"
-    assert len([ln for ln in text.splitlines() if ln and not ln.startswith("#")]) <= 12
+    keys = [ln for ln in text.splitlines() if ln and not ln.lstrip().startswith(("#", "-"))]
+    assert keys == ["defaults:"] and f"/schema/data/{name}@_here_" in text
+    assert data_schema(name)._target_ == f"harness.data.{name}"
+    cfg = make_cfg(f"data={name}")
+    assert {k: v for k, v in cfg.data.items() if k != "_target_"} == \
+        {k.name: k.default for k in knobs(name)}
 
 
 @pytest.mark.parametrize("name, task", [("diabetes", "regression"), ("moons", "binary"),
@@ -143,11 +152,24 @@ def test_flatten_gives_groupby_ready_columns():
     assert OmegaConf.is_config(cfg)  # flatten leaves the config as it was
 
 
-@pytest.mark.parametrize("schema, task", [("RegressionCorruption", "regression"),
-                                          ("BinaryCorruption", "binary"),
-                                          ("MulticlassCorruption", "multiclass")])
-def test_corruption_schema_defaults_match_the_builders(schema, task):
-    import harness.config as C
+def test_a_data_set_keeps_its_declared_level_default_and_own_test_split():
+    assert make_cfg("data=outliers").data.outlier_frac == 0.2  # gross outliers by default
+    assert make_cfg("data=friedman").data.outlier_frac == 0.0
+    assert "test_frac" not in make_cfg("data=mnist1d").data  # its own test split stays
+    assert make_cfg("data=diabetes").data.n_samples is None  # optional: all rows
 
-    defaults = OmegaConf.to_container(OmegaConf.structured(getattr(C, schema)))
-    assert defaults == CORRUPTION_DEFAULTS[task]
+
+def test_the_builder_checks_its_keys_called_without_the_cli():
+    from harness.data import outliers
+
+    with pytest.raises(InvalidParameterError, match="'data.outlier_frac' parameter"):
+        outliers(seeds=derive_seeds(0), outlier_frac=2.0)
+    with pytest.raises(HarnessError, match="has no key.*bogus"):
+        outliers(seeds=derive_seeds(0), bogus=1)
+
+
+def test_config_activation_names_are_the_models():
+    from harness.config import ACTIVATIONS
+    from harness.models import ACTIVATIONS as MODULES
+
+    assert ACTIVATIONS == tuple(MODULES)

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+import harness.data.dataset  # noqa: F401  (D.dataset)
 from harness import data as D
 from harness.errors import HarnessError
 from harness.seeding import STREAMS, derive_seeds
+from losses import InvalidParameterError
 
 # every data set, small: synthetic ones generate 500 rows, bundled ones use all of theirs
 SIZES = {"outliers": 500, "friedman": 500, "diabetes": None, "binary": 500, "moons": 500,
@@ -16,11 +18,11 @@ SIZES = {"outliers": 500, "friedman": 500, "diabetes": None, "binary": 500, "moo
          "digits": None, "mnist1d": 500}
 NAMES = list(SIZES)
 # (data set, corruption kind): every kind with every data set of its task
-PAIRS = [(name, kind) for name in NAMES for kind in D.CORRUPTIONS[D.SOURCES[name][0]]]
+PAIRS = [(name, kind) for name in NAMES for kind in D.CORRUPTIONS[D.SOURCES[name].task]]
 
 
 def build(name: str, seed: int = 0, level: float = 0.0, **kw) -> D.Dataset:
-    task = D.SOURCES[name][0]
+    task = D.SOURCES[name].task
     return getattr(D, name)(seeds=derive_seeds(seed), n_samples=SIZES[name],
                             **{D.LEVEL_KEY[task]: level}, **kw)
 
@@ -33,7 +35,7 @@ def test_derived_seeds_are_distinct_and_stable():
 
 def test_every_source_has_a_builder_with_its_task():
     assert set(SIZES) == set(D.SOURCES)
-    for name, (task, _) in D.SOURCES.items():
+    for name, task in ((n, s.task) for n, s in D.SOURCES.items()):
         fn = getattr(D, name)
         assert fn.task == task and fn.__name__ == name and name in fn.__doc__
 
@@ -141,7 +143,7 @@ def test_leverage_moves_val_rows_along_the_training_direction():
 
 
 def d_task(name: str) -> str:
-    return D.SOURCES[name][0]
+    return D.SOURCES[name].task
 
 
 def test_regression_targets_standardised_on_clean_training_targets():
@@ -249,9 +251,14 @@ def test_pair_noise_flips_each_class_to_the_next(name):
 
 
 def test_unknown_corruption_kind_is_a_user_error():
+    # the builder checks its keys as the config does: one line with the kinds of the task
+    with pytest.raises(InvalidParameterError, match="'data.corruption' parameter must be one "
+                       "of 'outliers', 'heavy_tail', 'leverage'. Got 'pair'"):
+        build("diabetes", level=0.1, corruption="pair")
     with pytest.raises(HarnessError, match="not a regression corruption; choose one of "
                                            "outliers, heavy_tail, leverage"):
-        build("diabetes", level=0.1, corruption="pair")
+        D.dataset.build("diabetes", seeds=derive_seeds(0), corruption="pair", level=0.1,
+                        corruption_params={})
 
 
 def test_bundled_data_subsample_and_refuse_more_rows_than_they_have():
@@ -265,7 +272,7 @@ def test_bundled_data_subsample_and_refuse_more_rows_than_they_have():
 
 def test_split_too_small_is_a_user_error():
     with pytest.raises(HarnessError, match="raise data.n_samples"):
-        D.outliers(seeds=derive_seeds(0), n_samples=3)
+        D.outliers(seeds=derive_seeds(0), n_samples=10, val_frac=0.5, test_frac=0.45)
 
 
 def test_informative_more_than_features_is_a_user_error():

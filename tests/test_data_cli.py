@@ -18,8 +18,8 @@ import losses
 from harness import results
 from harness.config import register_configs, validate
 from harness.data import LEVEL_KEY
-from harness.run import data_task
-from tests.conftest import CONF, TINY, run_cli
+from harness.jobs.job import data_task
+from tests.helpers import CONF, TINY, run_cli
 
 FIRST_METRIC = {"regression": "rmse", "binary": "accuracy", "multiclass": "accuracy"}
 # data set -> (task, loss, extra overrides); the fast ones also corrupt their training split

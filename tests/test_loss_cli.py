@@ -15,9 +15,10 @@ import pytest
 import losses
 from harness import results
 from harness.errors import HarnessError
-from harness.run import build_loss, run
+from harness.jobs.job import build_loss
+from harness.jobs.lifecycle import run_one as run
 from losses import InvalidParameterError
-from tests.conftest import TINY, make_cfg, run_cli
+from tests.helpers import TINY, make_cfg, run_cli
 
 DATA = {"regression": "outliers", "binary": "binary", "multiclass": "multiclass"}
 # msle needs non-negative targets: diabetes in its own units (disease progression, 25-346)
@@ -67,7 +68,7 @@ def test_msle_on_standardised_targets_stops_with_one_line(tmp_path):
 
 def test_raw_diabetes_targets_fit_msle():
     cfg = make_cfg("loss=msle", *NONNEGATIVE, *TINY)
-    from harness.run import call
+    from harness.jobs.job import call
     from harness.seeding import derive_seeds
 
     d = call(cfg.data, seeds=derive_seeds(0))

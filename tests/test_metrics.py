@@ -80,31 +80,3 @@ def test_regression_memorisation_counts_predictions_nearer_the_corrupted_target(
     pred = torch.tensor([6.0, 4.0, -5.0, 0.0])  # nearer noisy, clean, noisy, clean
     memorised, correct = M.memorisation("regression", pred, noisy, clean)
     assert float(memorised) == 0.5 and float(correct) == 0.5
-
-
-def test_evaluate_logs_memorisation_on_train_only_when_points_are_corrupted():
-    from harness.data import Dataset
-    from harness.train import corrupted_targets, eval_splits, evaluate
-    from losses import get
-
-    # the "model" is the identity: each row of X is that point's logits
-    X = torch.tensor([[0.0, 5.0, 0.0], [5.0, 0.0, 0.0], [0.0, 0.0, 5.0], [5.0, 0.0, 0.0],
-                      [0.0, 0.0, 5.0], [0.0, 5.0, 0.0]])
-    clean = torch.tensor([0, 0, 1, 0, 2, 1])
-    noisy = torch.tensor([1, 2, 2, 0, 2, 1])  # the first three are corrupted
-    corrupted = noisy != clean
-    data = Dataset("hand", "multiclass", {"train": X, "val": X, "test": X},
-                   {"train": noisy, "val": clean, "test": clean}, clean, corrupted, 3)
-    model, cpu = torch.nn.Identity(), torch.device("cpu")
-    rows = corrupted_targets(data, cpu)
-    values = evaluate(model, get("ce"), eval_splits(data, cpu), "multiclass", 3, rows)
-    # corrupted points predict 1 (= corrupted), 0 (= clean), 2 (= corrupted)
-    assert values[("train", "memorised")] == pytest.approx(2 / 3)
-    assert values[("train", "corrupted_correct")] == pytest.approx(1 / 3)
-    assert {s for s, m in values if m in M.MEMORISATION} == {"train"}
-    clean_data = Dataset("hand", "multiclass", {"train": X, "val": X, "test": X},
-                         {"train": clean, "val": clean, "test": clean}, clean,
-                         torch.zeros(6, dtype=torch.bool), 3)
-    assert corrupted_targets(clean_data, cpu) is None
-    values = evaluate(model, get("ce"), eval_splits(clean_data, cpu), "multiclass", 3, None)
-    assert not any(m in M.MEMORISATION for _, m in values)

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from harness import models
-from harness.run import call
-from tests.conftest import make_cfg
+from harness.jobs.job import call
+from tests.helpers import make_cfg
 
 MODELS = ["linear", "mlp", "cnn1d"]
 

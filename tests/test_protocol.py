@@ -13,7 +13,7 @@ import harness.data
 from harness import protocol as P
 from harness.data import diabetes
 from harness.seeding import derive_seeds
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 TINY = ["data.n_samples=200", "trainer.epochs=2"]
 # 2 losses with different search spaces: mse tunes optim.lr (4 points), huber
@@ -129,7 +129,8 @@ def test_poisoned_test_labels_tune_identically(tmp_path, monkeypatch):
     records = {}
     for name in ("clean", "poisoned"):
         if name == "poisoned":  # every data set is now built with poisoned test labels
-            monkeypatch.setattr(harness.data, "build", poisoning(harness.data.build))
+            monkeypatch.setattr(harness.data.dataset, "build",
+                                poisoning(harness.data.dataset.build))
         spec, _ = P.load_spec("regression_diabetes",
                               [*SMALL, "seeds=[1]", f"out={tmp_path / name}"])
         records[name] = P.run_protocol(spec, log=quiet)

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import ROOT, TINY, make_cfg, run_cli
 
 from harness import results, safety
 from harness.errors import HarnessError
-from harness.run import call, run, write_failed
+from harness.jobs.job import Task, call, write_failed
+from harness.jobs.lifecycle import run_one as run
+from tests.helpers import ROOT, TINY, make_cfg, run_cli
 
 CHOICES = {"data": "outliers", "model": "mlp", "loss": "mse", "optim": "adam",
            "trainer": "default"}
@@ -44,7 +45,7 @@ def runs(tmp_path_factory):
         run(make_cfg(f"loss={loss}", *TINY), root / loss, {**CHOICES, "loss": loss}, echo=False)
     run(make_cfg("optim=sgd", "optim.lr=1e6", *TINY), root / "diverged",
         {**CHOICES, "optim": "sgd"}, echo=False)
-    write_failed(make_cfg("data.n_samples=5", *TINY[1:]), root / "failed", CHOICES,
+    write_failed(Task(make_cfg("data.n_samples=5", *TINY[1:]), CHOICES, root / "failed"),
                  HarnessError("data.n_samples=5 is too small"))
     return root
 
@@ -248,7 +249,7 @@ def test_allowed_targets_resolve(target):
     ("subprocess.run", "is not allowed"),
     ("builtins.eval", "is not allowed"),
     ("torch.os.system", "defined in posix"),  # os.system reached through torch
-    ("harness.run.OmegaConf", "defined in omegaconf"),  # a re-export in our namespace
+    ("harness.jobs.job.OmegaConf", "defined in omegaconf"),  # a re-export in our namespace
     ("torch.hub.load", "is not allowed"),
     ("torch.load", "is not allowed"),
     ("torch.jit.load", "is not allowed"),

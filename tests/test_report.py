@@ -14,7 +14,7 @@ import pytest
 
 from harness import results
 from harness.report.__main__ import main
-from tests.conftest import ROOT, TINY, run_cli
+from tests.helpers import ROOT, TINY, run_cli
 
 GRID = ["loss=mse,mae,huber", "data.outlier_frac=0,0.2", "seed=0,1"]
 BROKEN = ["loss=mse,hinge", "optim=sgd", "optim.lr=0.01,1e6"]  # failed and diverged runs

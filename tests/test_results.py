@@ -7,8 +7,8 @@ import pytest
 
 from harness import results
 from harness.errors import HarnessError
-from harness.run import run
-from tests.conftest import TINY, make_cfg
+from harness.jobs.lifecycle import run_one as run
+from tests.helpers import TINY, make_cfg
 
 CHOICES = {"data": "outliers", "model": "mlp", "loss": "mse", "optim": "adam",
            "trainer": "default"}

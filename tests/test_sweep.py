@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from harness import results
-from harness.cli import MAX_DIRNAME, job_dirname
-from tests.conftest import CONF, TINY, run_cli
+from harness.jobs.resume import MAX_DIRNAME, job_dirname
+from tests.helpers import CONF, TINY, run_cli
 
 GRID = ["loss=mse,mae", "seed=0,1", "data.outlier_frac=0,0.2"]
 
@@ -152,7 +152,7 @@ def test_stale_merged_file_is_not_used(sweep, tmp_path):
 def test_parallel_jobs_take_turns_over_the_gpus(monkeypatch):
     import torch
 
-    from harness.run import resolve_device
+    from harness.jobs.job import resolve_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
@@ -198,7 +198,7 @@ def test_fast_composition_equals_hydras(overrides):
     from hydra.types import RunMode
     from omegaconf import OmegaConf
 
-    from harness.sweep import Composer
+    from harness.jobs.compose import Composer
 
     loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(CONF)))
     master = loader.load_configuration("config", overrides=["hydra.sweep.dir=/tmp/x"],

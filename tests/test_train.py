@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pandas as pd
 import pytest
 import torch
 
 from harness import results
-from harness.run import run, run_id
-from tests.conftest import TINY, make_cfg
+from harness.jobs.job import run_id
+from harness.jobs.lifecycle import run_one as run
+from tests.helpers import TINY, make_cfg
 
 CHOICES = {"data": "outliers", "model": "mlp", "loss": "huber", "optim": "adam",
            "trainer": "default"}
@@ -73,3 +75,37 @@ def test_training_reduces_the_objective(tmp_path):
     m = pd.read_parquet(tmp_path / "metrics.parquet")
     val = m[(m.split == "val") & (m.metric == "accuracy")].set_index("epoch").value
     assert val[10] > val[0] + 0.2
+
+
+def test_evaluate_logs_memorisation_on_train_only_when_points_are_corrupted():
+    from harness import metrics as M
+    from harness.data import Dataset
+    from harness.training.loop import Alone, evaluate, member_splits
+    from losses import get
+
+    # the "model" is the identity: each row of X is that point's logits
+    X = torch.tensor([[0.0, 5.0, 0.0], [5.0, 0.0, 0.0], [0.0, 0.0, 5.0], [5.0, 0.0, 0.0],
+                      [0.0, 0.0, 5.0], [0.0, 5.0, 0.0]])
+    clean = torch.tensor([0, 0, 1, 0, 2, 1])
+    noisy = torch.tensor([1, 2, 2, 0, 2, 1])  # the first three are corrupted
+    corrupted = noisy != clean
+    data = Dataset("hand", "multiclass", {"train": X, "val": X, "test": X},
+                   {"train": noisy, "val": clean, "test": clean}, clean, corrupted, 3)
+    cpu = torch.device("cpu")
+    one = Alone(torch.nn.Identity(), get("ce"), None)
+
+    def values(d):
+        keys, table = evaluate(one, member_splits([d], cpu), d.corrupted.unsqueeze(0),
+                               "multiclass", 3)
+        return {k: row[0] for k, row in zip(keys, table, strict=True)}
+
+    got = values(data)
+    # corrupted points predict 1 (= corrupted), 0 (= clean), 2 (= corrupted)
+    assert got[("train", "memorised")] == pytest.approx(2 / 3)
+    assert got[("train", "corrupted_correct")] == pytest.approx(1 / 3)
+    assert {s for s, m in got if m in M.MEMORISATION} == {"train"}
+    clean_data = Dataset("hand", "multiclass", {"train": X, "val": X, "test": X},
+                         {"train": clean, "val": clean, "test": clean}, clean,
+                         torch.zeros(6, dtype=torch.bool), 3)
+    got = values(clean_data)  # no corrupted point: NaN, and fit() logs no such row
+    assert all(math.isnan(v) for (_, m), v in got.items() if m in M.MEMORISATION)

@@ -1,10 +1,11 @@
 """Stacked training (harness.vectorized) and hydra/launcher=vectorized.
 
 A member of a stack must compute what the same config computes alone: the engine tests
-compare every metric row of stacked members with :func:`harness.train.fit` on the same
-prepared job, in float32 (to float tolerance) and float64 (to the float32 rounding of the
-stored rows); the CLI tests compare
-a vectorised sweep's folders with the basic launcher's.
+train the same prepared jobs through the one loop (:func:`harness.training.loop.fit`)
+alone (``nn.Module`` + torch optimiser) and stacked (batched layers + the elementwise
+optimiser) and compare every metric row, in float32 (to float tolerance) and float64 (to
+the float32 rounding of the stored rows); the CLI tests compare a vectorised sweep's
+folders with the basic launcher's.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import math
 import pandas as pd
 import pytest
 import torch
-from conftest import make_cfg, run_cli
 
 from harness import results
-from harness import run as R
-from harness import vectorized as V
 from harness.errors import HarnessError
-from harness.train import FitResult, fit
+from harness.jobs import job as R
+from harness.jobs.lifecycle import group_key
+from harness.training import stacked as V
+from harness.training.loop import FitResult, member_splits
+from tests.helpers import choices, make_cfg, run_cli
 
 SMALL = ["data.n_samples=240", "trainer.epochs=3", "trainer.progress=false",
          "trainer.batch_size=32"]
@@ -29,9 +31,7 @@ SMALL = ["data.n_samples=240", "trainer.epochs=3", "trainer.progress=false",
 
 def prepare(*overrides: str) -> R.Prepared:
     cfg = make_cfg(*SMALL, *overrides)
-    choices = {o.split("=")[0]: o.split("=")[1] for o in overrides
-               if o.split("=")[0] in ("data", "loss", "model", "optim")}
-    return R.prepare(cfg, choices)
+    return R.prepare(cfg, choices(*overrides))
 
 
 def to_double(job: R.Prepared) -> R.Prepared:
@@ -49,19 +49,14 @@ def to_double(job: R.Prepared) -> R.Prepared:
 
 
 def alone(job: R.Prepared) -> FitResult:
-    opt = R.call(job.cfg.optim, params=job.model.parameters())
-    return fit(job.model, job.loss, opt, job.data, job.device,
-               epochs=int(job.cfg.trainer.epochs), batch_size=int(job.cfg.trainer.batch_size),
-               shuffle_seed=job.seeds["shuffle"], progress=False)
+    out = [FitResult()]
+    R.train([job], out)
+    return out[0]
 
 
 def stacked(jobs: list[R.Prepared]) -> list[FitResult]:
     out = [FitResult() for _ in jobs]
-    cfg = jobs[0].cfg
-    V.train_group(jobs, out, epochs=int(cfg.trainer.epochs),
-                  batch_size=int(cfg.trainer.batch_size),
-                  optim_kind=V.OPTIMIZERS[str(cfg.optim._target_)],
-                  optim_cfgs=[V.optim_settings(j.cfg) for j in jobs])
+    R.train(jobs, out)
     return out
 
 
@@ -140,7 +135,7 @@ def test_other_models_stack(model):
 
 
 def test_linear_layers_run_as_batched_matmuls_and_other_models_through_vmap():
-    plans = {m: V._layer_plan(prepare(f"model={m}").model) for m in ("mlp", "linear", "cnn1d")}
+    plans = {m: V.layer_plan(prepare(f"model={m}").model) for m in ("mlp", "linear", "cnn1d")}
     assert [p[0] for p in plans["mlp"]] == ["linear", "act", "linear", "act", "linear"]
     assert plans["linear"] == [("linear", "body.weight", "body.bias")]
     assert plans["cnn1d"] is None  # convolutions: vmap over the model's own forward
@@ -168,7 +163,7 @@ def test_nesterov_without_momentum_is_refused_on_both_paths():
 
 def test_members_with_the_same_data_share_one_copy_of_the_features():
     jobs = [prepare("seed=0"), prepare("seed=0", "loss=mae"), prepare("seed=1")]
-    splits = V.stacked_splits(jobs, torch.device("cpu"))
+    splits = member_splits([j.data for j in jobs], torch.device("cpu"))
     assert splits["train"].X.shape[0] == 2
     assert splits["train"].xid.tolist() == [0, 0, 1]
 
@@ -176,7 +171,7 @@ def test_members_with_the_same_data_share_one_copy_of_the_features():
 def test_group_key_separates_what_cannot_share_a_stack():
     def key(*o):
         cfg = make_cfg(*o)
-        return V.group_key(cfg, R.identity(cfg, {})[0])
+        return group_key(cfg, R.identity(cfg, {})[0])
 
     base = key("loss=mse", "seed=0")
     assert key("loss=huber", "loss.delta=2", "seed=5", "optim.lr=0.1",
@@ -195,10 +190,11 @@ def test_chunks_are_near_equal_and_cover_everything():
 
 def test_max_members_fits_memory_and_obeys_a_limit():
     job = prepare()
-    assert V.max_members(job, 32, limit=5) == 5
-    auto = V.max_members(job, 32)
+    sizes = job.model, job.data, job.device
+    assert V.max_members(*sizes, 32, limit=5) == 5
+    auto = V.max_members(*sizes, 32)
     assert 1 <= auto <= V.MAX_MEMBERS
-    assert V.member_bytes(job, 32) > 4 * sum(p.numel() for p in job.model.parameters())
+    assert V.member_bytes(*sizes, 32) > 4 * sum(p.numel() for p in job.model.parameters())
 
 
 # ---------------------------------------------------------------- the launcher, end to end
@@ -236,6 +232,8 @@ def test_vectorized_sweep_writes_what_the_basic_launcher_writes(tmp_path):
     s_vec = json.loads(run.read_text())
     s_basic = json.loads((basic / run.parent.name / "summary.json").read_text())
     assert s_vec.pop("stacked_members") == 3
+    # each member's train time is its share of the stack's (3 members per chunk)
+    assert s_vec.pop("stack_train_time_s") == pytest.approx(3 * s_vec["train_time_s"])
     assert sorted(s_vec) == sorted(s_basic)
     assert s_vec["config"] == s_basic["config"] and s_vec["status"] == "completed"
     # resume: a re-run finds every job finished

@@ -1,10 +1,11 @@
 """``hydra/sweeper=harness``: Hydra's basic grid sweep that resumes.
 
 Before launching, every job's config is composed and its run id computed; jobs whose run
-already finished in the sweep folder (``completed`` or ``diverged``) are skipped, and the
-sweeper says so ("16 jobs: 12 done, 4 to run"). ``hydra.sweeper.rerun=true`` runs
-everything again. The logic lives in :mod:`harness.sweep`; this class only wires it into
-Hydra's sweeper interface.
+already finished in the sweep folder (:func:`harness.jobs.resume.finished_runs`) are
+skipped, and the sweeper says so ("16 jobs: 12 done, 4 to run").
+``hydra.sweeper.rerun=true`` runs everything again. The logic lives in
+:mod:`harness.sweep`; this class only wires it into Hydra's sweeper interface, and hands
+its composer to a launcher that can use it (the vectorised launcher).
 """
 
 import logging
@@ -12,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional  # noqa: UP035  (OmegaConf needs these)
 
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
+
+from harness.jobs.compose import Composer, basic_sweeper
 
 log = logging.getLogger("harness")
 
@@ -32,7 +34,7 @@ ConfigStore.instance().store(group="hydra/sweeper", name="harness", node=Harness
                              provider="harness")
 
 
-class HarnessSweeper(BasicSweeper):
+class HarnessSweeper(basic_sweeper()):
     def __init__(self, max_batch_size: Optional[int] = None,  # noqa: UP045
                  params: Optional[Dict[str, str]] = None,  # noqa: UP006, UP045
                  rerun: bool = False) -> None:
@@ -40,7 +42,7 @@ class HarnessSweeper(BasicSweeper):
         self.rerun = rerun
 
     def sweep(self, arguments: List[str]) -> Any:  # noqa: UP006
-        from harness.sweep import ACTIVE, Composer, plan, write_manifest
+        from harness.sweep import plan, write_manifest
 
         assert self.config is not None and self.launcher is not None
         assert self.hydra_context is not None
@@ -52,7 +54,8 @@ class HarnessSweeper(BasicSweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         composer = Composer(self.hydra_context.config_loader, self.config)
-        ACTIVE[:] = [composer]  # the vectorised launcher takes its configs from here
+        if hasattr(self.launcher, "use_composer"):  # it need not compose the jobs again
+            self.launcher.use_composer(composer)
         todo, done = plan(jobs, composer, sweep_dir, self.rerun)
         log.info("%d jobs: %d done, %d to run (sweep folder %s)", len(jobs), len(done),
                  len(todo), sweep_dir)
@@ -68,5 +71,6 @@ class HarnessSweeper(BasicSweeper):
                 returns.append(self.launcher.launch(batch, initial_job_idx=next_num))
                 next_num += len(batch)
         finally:
-            ACTIVE.clear()  # its configs belong to this sweep only
+            if hasattr(self.launcher, "use_composer"):
+                self.launcher.use_composer(None)  # its configs belong to this sweep only
         return returns

@@ -2,13 +2,14 @@
 
 Jobs that share a data set and its shape, a model, an optimiser kind, epochs, batch size
 and device (they may differ in seed, corruption level, loss and its parameters, learning
-rate, weight decay and momentum; see :func:`harness.vectorized.group_key`) are trained
-together, one stack per group, split into chunks that fit the device's memory
+rate, weight decay and momentum; see :func:`harness.jobs.lifecycle.group_key`) are
+trained together, one stack per group, split into chunks that fit the device's memory
 (``hydra.launcher.max_members``, or sized automatically). Every job still gets its own
 run folder, ``.hydra/`` record, log, ``metrics.parquet`` and ``summary.json``, exactly as
 the basic launcher writes them. Jobs that cannot be stacked, and groups smaller than
-``hydra.launcher.min_group``, run one by one through the ordinary task function, as do
-the members of a stack whose training raised.
+``hydra.launcher.min_group``, run one by one through Hydra's own job runner and the
+ordinary task function, as do the members of a stack whose training raised. All of it
+goes through :func:`harness.jobs.lifecycle.run_jobs`.
 
 Stacked jobs get Hydra's job callbacks (``on_job_start`` / ``on_job_end``), but not
 ``hydra.job.chdir`` or ``hydra.job.env_set`` (they share one process and one training),
@@ -28,7 +29,6 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import (
     JobReturn,
     JobStatus,
-    _save_config,
     configure_log,
     filter_overrides,
     run_job,
@@ -69,41 +69,41 @@ class VectorizedLauncher(Launcher):
         self.config: Optional[DictConfig] = None  # noqa: UP045
         self.task_function: Optional[TaskFunction] = None  # noqa: UP045
         self.hydra_context: Optional[HydraContext] = None  # noqa: UP045
+        self.composer: Any = None  # the sweeper's, when it hands one over
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
               config: DictConfig) -> None:
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
+    def use_composer(self, composer: Any) -> None:
+        """Take job configs from the sweeper's composer (None: compose them here)."""
+        self.composer = composer
+
     # ------------------------------------------------------------ launching
     def launch(self, job_overrides: Sequence[Sequence[str]],
                initial_job_idx: int) -> Sequence[JobReturn]:
-        from harness import vectorized as V
+        from harness.jobs.job import Task
+        from harness.jobs.lifecycle import run_jobs
 
         setup_globals()
         assert self.config is not None and self.hydra_context is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        from harness.sweep import ACTIVE
 
         tasks = []
         for i, overrides in enumerate(job_overrides):
-            config = ACTIVE[-1].take(overrides) if ACTIVE else None  # composed by the sweeper
+            config = self.composer.take(overrides) if self.composer is not None else None
             if config is None:
                 config = self.hydra_context.config_loader.load_sweep_config(self.config,
                                                                             list(overrides))
             with open_dict(config):
                 config.hydra.job.id = config.hydra.job.num = initial_job_idx + i
             job = _Job(initial_job_idx + i, list(overrides), config)
-            tasks.append(V.Task(self._task_cfg(config), dict(config.hydra.runtime.choices),
-                                "", ref=job))
-        groups, alone = V.plan_groups(tasks, self.min_group)
-        log.info(V.describe(groups, alone))
-        for group in groups:
-            for task in group:
-                task.out_dir = self._open(task.ref, task.cfg)
-            V.run_group(group, self._done, self._run_alone, self.max_members, log.info)
-        for task in sorted(alone, key=lambda t: t.ref.idx):
-            self._run_alone(task)
+            tasks.append(Task(self._task_cfg(config), dict(config.hydra.runtime.choices),
+                              "", ref=job))
+        run_jobs(tasks, self._done, stack=True, limit=self.max_members,
+                 min_group=self.min_group, alone=self._run_alone, on_start=self._open,
+                 log=log.info)
         return [task.ref.ret for task in tasks]
 
     def _run_alone(self, task: Any) -> None:
@@ -117,9 +117,12 @@ class VectorizedLauncher(Launcher):
         assert self.config is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
 
-    def _open(self, job: _Job, task_cfg: DictConfig) -> str:
-        """What ``run_job`` does before calling a task: the job's output folder (returned)
-        and its ``.hydra/`` record."""
+    def _open(self, task: Any) -> None:
+        """What ``run_job`` does before calling a task: the job's output folder (its
+        ``out_dir``) and its ``.hydra/`` record."""
+        from harness.jobs.compose import write_job_record
+
+        job = task.ref
         config = job.config
         # the sweep folder and subfolder interpolate nodes of the config itself
         out = os.path.join(str(OmegaConf.select(config, "hydra.sweep.dir")),
@@ -133,11 +136,10 @@ class VectorizedLauncher(Launcher):
         self.hydra_context.callbacks.on_job_start(config=config,
                                                   task_function=self.task_function)
         if config.hydra.output_subdir is not None:
-            record = Path(config.hydra.runtime.output_dir) / str(config.hydra.output_subdir)
-            _save_config(task_cfg, "config.yaml", record)
-            _save_config(job.hydra_cfg, "hydra.yaml", record)
-            _save_config(config.hydra.overrides.task, "overrides.yaml", record)
-        return out
+            write_job_record(Path(config.hydra.runtime.output_dir)
+                             / str(config.hydra.output_subdir),
+                             task.cfg, job.hydra_cfg, config.hydra.overrides.task)
+        task.out_dir = out
 
     @staticmethod
     def _task_cfg(config: DictConfig) -> DictConfig:

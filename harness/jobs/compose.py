@@ -1,0 +1,150 @@
+"""The harness's one contact with Hydra's private API.
+
+Hydra (1.3) offers no public way to compose a sweep job's config, to write a job's
+``.hydra/`` record, or to extend its basic sweeper. The harness needs all three (fast
+composition of thousands of jobs, stacked jobs that are recorded as Hydra records them,
+a sweeper that resumes), so every use of ``hydra._internal`` and of Hydra's private
+helpers lives here, behind :func:`check_version`: a Hydra upgrade touches this file only.
+``tests/test_sweep.py`` holds the fast composition equal to Hydra's own.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from harness.errors import HarnessError
+
+SUPPORTED = "1.3"  # the Hydra minor version whose private API this module uses
+
+
+def check_version() -> None:
+    """Raise :class:`HarnessError` unless the installed Hydra is the supported minor."""
+    import hydra
+
+    if not hydra.__version__.startswith(SUPPORTED + "."):
+        raise HarnessError(f"hydra-core {hydra.__version__} is installed, but the harness "
+                           f"composes sweep jobs with Hydra {SUPPORTED}'s API; install "
+                           f"'hydra-core>={SUPPORTED},<1.4'.")
+
+
+def basic_sweeper() -> type:
+    """Hydra's basic grid sweeper class (the harness sweeper extends it)."""
+    check_version()
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    return BasicSweeper
+
+
+def loader(conf_dir: str | Path) -> Any:
+    """A Hydra config loader searching ``conf_dir`` (as ``@hydra.main`` sets one up)."""
+    check_version()
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+
+    return ConfigLoaderImpl(config_search_path=create_config_search_path(str(conf_dir)))
+
+
+def write_job_record(folder: str | Path, task_cfg: DictConfig, hydra_cfg: DictConfig,
+                     overrides: Any) -> None:
+    """A job's ``.hydra/`` record (``config.yaml``, ``hydra.yaml``, ``overrides.yaml``),
+    byte for byte as Hydra's ``run_job`` writes it."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, node in (("config.yaml", task_cfg), ("hydra.yaml", hydra_cfg),
+                       ("overrides.yaml", overrides)):
+        with open(folder / name, "w", encoding="utf-8") as fh:
+            fh.write(OmegaConf.to_yaml(node))
+
+
+class Composer:
+    """A sweep job's config, as Hydra's ``load_sweep_config`` composes it, fast.
+
+    Composing a config from its defaults list takes Hydra a few tenths of a second; a
+    sweep of a thousand jobs would spend minutes on it. Jobs differ mostly in plain
+    values (``seed=3``, ``optim.lr=0.01``, ``loss.delta=2``), which change no defaults
+    list. So Hydra composes once per distinct set of the other overrides (group choices
+    such as ``loss=huber``, ``+``/``~`` overrides, Hydra's own), and each job gets a copy
+    of that composition with its plain values applied by Hydra's own override code and
+    its ``hydra.overrides.task`` and ``hydra.job.override_dirname`` set as Hydra sets
+    them. Composed configs are kept by override list (:meth:`take` hands one over, so a
+    launcher in the same process need not compose it again).
+    """
+
+    def __init__(self, config_loader: Any, master: DictConfig) -> None:
+        check_version()
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        self.loader, self.master = config_loader, master
+        self.parser = OverridesParser.create(config_loader=config_loader)
+        self.groups = set(master.hydra.runtime.choices)
+        self.bases: dict[tuple[str, ...], DictConfig] = {}
+        self.configs: dict[tuple[str, ...], DictConfig] = {}
+
+    @classmethod
+    def for_conf_dir(cls, conf_dir: str | Path, overrides: Sequence[str] = ()) -> Composer:
+        """A composer of the primary config in ``conf_dir``, as a multirun composes it."""
+        from hydra.types import RunMode
+
+        config_loader = loader(conf_dir)
+        master = config_loader.load_configuration("config", overrides=list(overrides),
+                                                  run_mode=RunMode.MULTIRUN)
+        return cls(config_loader, master)
+
+    def _group(self, key: str) -> bool:
+        return key in self.groups or self.loader.repository.group_exists(key)
+
+    def _plain(self, override: Any) -> bool:
+        """A value override (``key=value`` of a config key, not of a group)."""
+        from hydra.core.override_parser.types import OverrideType
+
+        key = override.key_or_group
+        return (override.type == OverrideType.CHANGE and override.package is None
+                and not override.is_hydra_override() and "/" not in key
+                and not self._group(key) and not override.is_sweep_override())
+
+    def _fast(self, parsed: list) -> bool:
+        """Whether the fast path composes these overrides as Hydra does: Hydra applies
+        value overrides (``k=v``, ``+k=v``, ``++k=v``, ``~k``) in command-line order after
+        the defaults list; the fast path applies plain ``k=v`` after the others, so any
+        ``+``/``++``/``~`` on a config key (not a group) takes Hydra's own route."""
+        return all(self._plain(o) or o.is_hydra_override()
+                   or (o.type.name in ("CHANGE", "ADD") and self._group(o.key_or_group))
+                   for o in parsed)
+
+    def __call__(self, overrides: Sequence[str]) -> DictConfig:
+        from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
+
+        key = tuple(overrides)
+        if key in self.configs:
+            return self.configs[key]
+        parsed = self.parser.parse_overrides(list(overrides))
+        if not self._fast(parsed):
+            cfg = self.configs[key] = self.loader.load_sweep_config(self.master, list(overrides))
+            return cfg
+        plain = [o for o in parsed if self._plain(o)]
+        structural = tuple(o.input_line for o in parsed if not self._plain(o))
+        if structural not in self.bases:
+            self.bases[structural] = self.loader.load_sweep_config(self.master,
+                                                                   list(structural))
+        cfg = copy.deepcopy(self.bases[structural])
+        ConfigLoaderImpl._apply_overrides_to_config(plain, cfg)
+        app = [o for o in parsed if not o.is_hydra_override()]
+        dirname = cfg.hydra.job.config.override_dirname
+        with open_dict(cfg.hydra):
+            cfg.hydra.overrides.task = [o.input_line for o in app]
+            cfg.hydra.job.override_dirname = get_overrides_dirname(
+                overrides=app, kv_sep=dirname.kv_sep, item_sep=dirname.item_sep,
+                exclude_keys=dirname.exclude_keys)
+        OmegaConf.copy_cache(from_config=self.master, to_config=cfg)
+        self.configs[key] = cfg
+        return cfg
+
+    def take(self, overrides: Sequence[str]) -> DictConfig | None:
+        """The composed config of ``overrides`` if this composer made it, handed over
+        (the composer forgets it)."""
+        return self.configs.pop(tuple(overrides), None)

@@ -1,0 +1,75 @@
+"""``python -m harness.protocol <preset> [key=value ...]``: a fair comparison of losses.
+
+See :mod:`harness.protocol` for what it does.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from harness.cmdline import OneLineParser
+from harness.errors import user_errors
+from harness.protocol.spec import PRESETS_DIR, load_spec, presets
+
+EPILOG = """\
+examples:
+  python -m harness.protocol regression_diabetes
+  python -m harness.protocol label_noise_mnist1d seeds=[0,1,2,3,4]
+  python -m harness.protocol regression_diabetes budget=2 trainer.epochs=5 out=/tmp/p
+  python -m harness.protocol regression_diabetes data.outlier_frac=0,0.1,0.3
+  python -m harness.report outputs/protocol/regression_diabetes      (its report)
+
+key=value: a spec key (name, losses, settings, fixed, space, loss_space, budget,
+tune_seeds, seeds, sampler_seed, metric, out, rerun, vectorized), or a harness override: a sweep
+(a,b,c) replaces or adds a compared setting key; a single value replaces the preset's
+or joins every run's overrides. Re-running the same command resumes.
+"""
+
+
+def parser() -> OneLineParser:
+    p = OneLineParser(
+        prog="python -m harness.protocol",
+        description="A fair comparison of losses: every loss gets the same tuning budget, "
+                    "selected on the corrupted validation split only; the selected "
+                    "configuration is "
+                    "re-run over several seeds and measured on the clean test split.",
+        epilog=EPILOG)
+    p.add_argument("protocol", metavar="PROTOCOL",
+                   help=f"a preset in {PRESETS_DIR.name}/ (protocol=NAME works too) or a "
+                        f"YAML file; presets: {', '.join(presets())}")
+    p.add_argument("args", nargs="*", metavar="key=value")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    name = args.protocol.removeprefix("+").removeprefix("protocol=")
+    try:
+        import pandas as pd
+
+        from harness.protocol.record import SPEC_FILE, ranking_table
+        from harness.protocol.run import run_protocol
+
+        spec, _ = load_spec(name, args.args)
+        t0 = time.perf_counter()
+        record = run_protocol(spec)
+    except user_errors() as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    table = ranking_table(record)
+    with pd.option_context("display.width", 200, "display.max_columns", 20,
+                           "display.max_colwidth", 60):
+        print("\nranking (tuned on val, measured on the clean test split):")
+        print(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    counts = "; ".join(f"{stage} " + ", ".join(f"{n} {s}" for s, n in c.items())
+                       for stage, c in record["runs"].items() if c)
+    print(f"protocol {spec.name}: {time.perf_counter() - t0:.1f} s; runs: {counts}; "
+          f"{Path(spec.out) / SPEC_FILE}; report: python -m harness.report {spec.out}")
+    failed = any(c.get("failed") or c.get("interrupted") for c in record["runs"].values())
+    return 1 if failed or any(e["selected"] is None for e in record["entries"]) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Helpers the tests share: the real config composed as the CLI composes it (once per
+distinct override list per test run), tiny-run overrides, and the real command line."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+TINY = ["data.n_samples=200", "trainer.epochs=2", "trainer.progress=false"]
+CHOICES = {"data": "outliers", "model": "mlp", "loss": "mse", "optim": "adam",
+           "trainer": "default"}
+
+
+@functools.lru_cache(maxsize=512)
+def _composed(overrides: tuple[str, ...]):
+    from hydra import compose, initialize_config_dir
+
+    from harness.config import register_configs
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def make_cfg(*overrides: str):
+    """The composed config for ``overrides``, exactly as ``python -m harness`` builds it
+    (a fresh copy: a test may change it)."""
+    return copy.deepcopy(_composed(tuple(overrides)))
+
+
+def choices(*overrides: str) -> dict[str, str]:
+    """The group choices ``overrides`` make, on top of the defaults."""
+    picked = {o.split("=")[0]: o.split("=")[1] for o in overrides
+              if o.split("=")[0] in CHOICES}
+    return {**CHOICES, **picked}
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: int = 120,
+            module: str = "harness") -> subprocess.CompletedProcess:
+    """Run ``python -m <module> ARGS`` in a subprocess, as a user would."""
+    env = {**os.environ}
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd or ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
