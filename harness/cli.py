@@ -34,13 +34,15 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from harness.config import CONF_DIR, register_configs
+from harness.config import CONF_DIR, groups_help, register_configs
 from harness.jobs.resume import job_dirname
 
 log = logging.getLogger("harness")
 
 if not OmegaConf.has_resolver("harness_job_dir"):
     OmegaConf.register_new_resolver("harness_job_dir", job_dirname)
+if not OmegaConf.has_resolver("harness_groups"):  # --help's list of config groups
+    OmegaConf.register_new_resolver("harness_groups", groups_help)
 register_configs()
 
 

@@ -165,6 +165,29 @@ def schemas() -> dict[str, dict[str, type]]:
             "loss": {name: loss_schema(losses.spec(name)) for name in losses.available()}}
 
 
+USER_GROUPS = ("data", "model", "loss", "optim", "trainer", "experiment")
+
+
+def group_options(group: str) -> list[str]:
+    """The options of a config group a user picks from: its files in ``conf/<group>/``
+    and, for ``data`` and ``loss``, every registered data set or loss."""
+    options = {p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml")}
+    if group == "data":
+        from harness.data import SOURCES
+
+        options |= set(SOURCES)
+    elif group == "loss":
+        import losses
+
+        options |= set(losses.available())
+    return sorted(options)
+
+
+def groups_help() -> str:
+    """``data: binary, ..., wine`` one line per group, for ``--help``."""
+    return "".join(f"{g}: {', '.join(group_options(g))}\n" for g in USER_GROUPS)
+
+
 def register_configs() -> None:
     """Put every schema in Hydra's ConfigStore (idempotent)."""
     cs = ConfigStore.instance()

@@ -48,3 +48,39 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 120,
     env.pop("HYDRA_FULL_ERROR", None)
     return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd or ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def run_main(*args: str, module: str = "harness") -> subprocess.CompletedProcess:
+    """``python -m <module> ARGS`` run in this process, stdout and stderr captured: the
+    command line's own code, without a new interpreter's start-up (about 3 s each). For
+    what does not depend on the process boundary (signals, exit of the interpreter,
+    worker processes): those tests use :func:`run_cli`."""
+    import contextlib
+    import importlib
+    import io
+    import logging
+
+    out, err = io.StringIO(), io.StringIO()
+    argv, env = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
+    os.environ.pop("HYDRA_FULL_ERROR", None)
+    sys.argv = [module, *args]
+    code = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            main = importlib.import_module(module if module != "harness" else "harness.cli")
+            target = getattr(main, "main", None) or importlib.import_module(
+                f"{module}.__main__").main
+            try:
+                result = target(list(args)) if module != "harness" else target()
+                code = result if isinstance(result, int) else 0
+            except SystemExit as stop:
+                code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None
+                                                                     else 1)
+    finally:
+        sys.argv = argv
+        if env is not None:
+            os.environ["HYDRA_FULL_ERROR"] = env
+        for handler in logging.getLogger().handlers[:]:  # the job's log file and stream
+            handler.close()
+            logging.getLogger().removeHandler(handler)
+    return subprocess.CompletedProcess([module, *args], code, out.getvalue(), err.getvalue())

@@ -1,4 +1,6 @@
-"""The real command line, in a subprocess, on tiny data."""
+"""The command line on tiny data, run in this process (``tests.helpers.run_main``); what
+depends on the process itself (exit codes, stderr, start-up imports) is
+``tests/e2e/test_commands.py``."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import json
 import pytest
 
 from harness import results
-from tests.helpers import TINY, run_cli
+from tests.helpers import TINY, run_main
 
 
 @pytest.mark.parametrize("args, metric", [
@@ -17,7 +19,7 @@ from tests.helpers import TINY, run_cli
 ])
 def test_one_run_per_task_kind(tmp_path, args, metric):
     out = tmp_path / "run"
-    proc = run_cli(*args, *TINY, f"hydra.run.dir={out}")
+    proc = run_main(*args, *TINY, f"hydra.run.dir={out}")
     assert proc.returncode == 0, proc.stderr
     assert "completed" in proc.stdout and metric in proc.stdout and "test" in proc.stdout
     assert (out / ".hydra" / "config.yaml").is_file()
@@ -29,7 +31,7 @@ def test_one_run_per_task_kind(tmp_path, args, metric):
 
 
 def test_multirun_writes_one_folder_per_job(tmp_path):
-    proc = run_cli("-m", "loss=mse,mae", *TINY, f"hydra.sweep.dir={tmp_path}")
+    proc = run_main("-m", "loss=mse,mae", *TINY, f"hydra.sweep.dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr
     df = results.summaries(tmp_path)
     assert sorted(df.loss) == ["mae", "mse"]
@@ -60,7 +62,7 @@ def test_bad_input_is_one_line_and_nonzero(tmp_path, args, message):
     if args == ["trainer.device=cuda"] and torch.cuda.is_available():
         pytest.skip("CUDA is available here")
     out = tmp_path / "run"
-    proc = run_cli(*args, *TINY, f"hydra.run.dir={out}")
+    proc = run_main(*args, *TINY, f"hydra.run.dir={out}")
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
@@ -69,7 +71,7 @@ def test_bad_input_is_one_line_and_nonzero(tmp_path, args, message):
 
 
 def test_unknown_group_option_lists_the_options(tmp_path):
-    proc = run_cli("loss=hubr", f"hydra.run.dir={tmp_path}")
+    proc = run_main("loss=hubr", f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     (line,) = proc.stderr.strip().splitlines()  # Hydra's report, as one line
     assert line.startswith("error: In 'config': Could not find 'loss/hubr'")
@@ -77,7 +79,7 @@ def test_unknown_group_option_lists_the_options(tmp_path):
 
 
 def test_help_shows_examples_and_groups():
-    proc = run_cli("--help")
+    proc = run_main("--help")
     assert proc.returncode == 0
     assert "python -m harness loss=huber data=outliers" in proc.stdout
     assert "loss: " in proc.stdout or "loss:" in proc.stdout

@@ -1,8 +1,8 @@
-"""Every data set trains end to end through the real command line (tiny runs), and every
-experiment preset composes into a valid sweep.
+"""Every data set trains end to end through the command line (in this process, tiny runs),
+and every experiment preset composes into a valid sweep.
 
-Each CLI run is a subprocess (about 5 s, most of it start-up), so only one data set per
-task runs by default; ``python -m pytest -m slow`` runs the others.
+Each CLI run is a tiny training in this process (``tests.helpers.run_main``); one data
+set per task runs by default, ``python -m pytest -m slow`` runs the others.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from harness import results
 from harness.config import register_configs, validate
 from harness.data import LEVEL_KEY
 from harness.jobs.job import data_task
-from tests.helpers import CONF, TINY, run_cli
+from tests.helpers import CONF, TINY, run_main
 
 FIRST_METRIC = {"regression": "rmse", "binary": "accuracy", "multiclass": "accuracy"}
 # data set -> (task, loss, extra overrides); the fast ones also corrupt their training split
@@ -48,7 +48,7 @@ def test_every_data_config_has_a_cli_case():
 def test_every_data_config_trains_end_to_end(tmp_path, name):
     task, loss, extra = CASES[name]
     out = tmp_path / "run"
-    proc = run_cli(f"data={name}", f"loss={loss}", *TINY, *extra, f"hydra.run.dir={out}")
+    proc = run_main(f"data={name}", f"loss={loss}", *TINY, *extra, f"hydra.run.dir={out}")
     assert proc.returncode == 0, proc.stderr
     assert "completed" in proc.stdout
     summary = json.loads((out / "summary.json").read_text())
@@ -115,7 +115,7 @@ def test_preset_sweeps_only_registered_losses_that_fit_its_data(name):
 
 @pytest.mark.slow
 def test_a_preset_runs_through_the_cli(tmp_path):
-    proc = run_cli("-m", "+experiment=label_noise_digits", "seed=0", "data.label_noise=0.2",
+    proc = run_main("-m", "+experiment=label_noise_digits", "seed=0", "data.label_noise=0.2",
                    "data.corruption=pair", "loss=gce", *TINY, f"hydra.sweep.dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr
     df = results.summaries(tmp_path)

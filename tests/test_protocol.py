@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 
 import pytest
 
-import harness.data
+import harness.data.dataset
 from harness import protocol as P
 from harness.data import diabetes
 from harness.seeding import derive_seeds
-from tests.helpers import ROOT
+from tests.helpers import run_main
 
 TINY = ["data.n_samples=200", "trainer.epochs=2"]
 # 2 losses with different search spaces: mse tunes optim.lr (4 points), huber
@@ -33,16 +31,11 @@ def poisoning(build):
     return poisoned
 
 
-def cli(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "harness.protocol", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
-
-
 @pytest.fixture(scope="module")
 def e2e(tmp_path_factory):
-    """The whole protocol through the real command line, as a user runs it."""
+    """The whole protocol through its command line (in this process), as a user runs it."""
     out = tmp_path_factory.mktemp("protocol") / "p"
-    proc = cli("regression_diabetes", *SMALL, f"out={out}")
+    proc = run_main("regression_diabetes", *SMALL, f"out={out}", module="harness.protocol")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, proc
 
@@ -191,13 +184,6 @@ def test_user_mistakes_are_one_line_exit_2(args, message, capsys):
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
 
 
-def test_unknown_protocol_from_the_command_line():
-    proc = cli("protocol=nope")
-    assert proc.returncode == 2
-    assert proc.stderr.strip().startswith("error: unknown protocol 'nope'")
-    assert proc.stderr.count("\n") == 1
-
-
 def test_selection_split_is_corrupted_like_training():
     data = diabetes(seeds=derive_seeds(0), outlier_frac=0.2)
     ys = {**data.y, "val_corrupted": data.y_val_corrupted}
@@ -246,3 +232,45 @@ def test_more_mistakes_stop_before_training_with_one_line(args, message, tmp_pat
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
     assert not (tmp_path / "p" / "tune").exists()
+
+
+def test_resume_follows_the_sweeps_rule_for_unreadable_files(e2e, tmp_path, capsys):
+    """One rule for 'finished' (harness.jobs.resume.finished_runs): a run whose
+    metrics.parquet cannot be read is not finished, so it is neither skipped nor copied
+    from another stage folder but trained again; a stray unreadable summary.json is named
+    in a warning and does not stop the protocol."""
+    import shutil
+
+    import pandas as pd
+
+    out = tmp_path / "p"
+    shutil.copytree(e2e[0], out)
+    final = sorted((out / "final").glob("*/summary.json"))[0].parent
+    elsewhere = out / "tune" / final.name  # the same run id, finished "elsewhere"...
+    shutil.move(final, elsewhere)
+    metrics = elsewhere / "metrics.parquet"
+    metrics.write_bytes(metrics.read_bytes()[:50])  # ...but truncated: not finished
+    stray = out / "default" / "stray"
+    stray.mkdir()
+    (stray / "summary.json").write_text('{"run_id": "x", "sta')
+    assert P.main(["regression_diabetes", *SMALL, f"out={out}"]) == 0
+    said = capsys.readouterr().out
+    assert "final: 4 jobs: 3 done, 1 to run" in said
+    assert "copied from" not in said  # trained again, never copied while unreadable
+    assert f"warning: skipped {stray / 'summary.json'}" in said
+    with pytest.warns(UserWarning, match="skipped .*stray"):  # named, left out
+        assert len(P.summaries(out).query("stage == 'final'")) == 4
+    assert len(pd.read_parquet(final / "metrics.parquet")) > 0
+
+
+def test_a_finished_run_of_another_stage_is_copied(e2e, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "p"
+    shutil.copytree(e2e[0], out)
+    final = sorted((out / "final").glob("*/summary.json"))[0].parent
+    shutil.move(final, out / "tune" / final.name)
+    assert P.main(["regression_diabetes", *SMALL, f"out={out}"]) == 0
+    assert f"copied from tune/{final.name}" in capsys.readouterr().out
+    assert (final / "summary.json").read_bytes() == \
+        (out / "tune" / final.name / "summary.json").read_bytes()

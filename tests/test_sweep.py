@@ -1,4 +1,6 @@
-"""Sweeps through the real CLI: merged table, resume, failure isolation, launchers."""
+"""Sweeps through the command line (in this process: ``tests.helpers.run_main``): merged
+table, resume, failure isolation, fast composition. Parallel launchers, which start
+processes of their own: ``tests/e2e/test_launchers.py``."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import pytest
 
 from harness import results
 from harness.jobs.resume import MAX_DIRNAME, job_dirname
-from tests.helpers import CONF, TINY, run_cli
+from tests.helpers import CONF, TINY, run_main
 
 GRID = ["loss=mse,mae", "seed=0,1", "data.outlier_frac=0,0.2"]
 
@@ -17,7 +19,7 @@ GRID = ["loss=mse,mae", "seed=0,1", "data.outlier_frac=0,0.2"]
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     root = tmp_path_factory.mktemp("grid")
-    proc = run_cli("-m", *GRID, *TINY, f"hydra.sweep.dir={root}")
+    proc = run_main("-m", *GRID, *TINY, f"hydra.sweep.dir={root}")
     assert proc.returncode == 0, proc.stderr
     return root, proc
 
@@ -51,14 +53,14 @@ def test_job_folders_are_named_by_their_overrides(sweep):
 def test_rerun_skips_finished_runs_and_redoes_a_missing_one(sweep):
     root, _ = sweep
     before = summaries_bytes(root)
-    again = run_cli("-m", *GRID, *TINY, f"hydra.sweep.dir={root}")
+    again = run_main("-m", *GRID, *TINY, f"hydra.sweep.dir={root}")
     assert again.returncode == 0, again.stderr
     assert "8 jobs: 8 done, 0 to run" in again.stdout + again.stderr
     assert summaries_bytes(root) == before  # nothing was trained or rewritten
 
     victim = next(iter(sorted(before)))
     (root / victim / "summary.json").unlink()
-    third = run_cli("-m", *GRID, *TINY, f"hydra.sweep.dir={root}")
+    third = run_main("-m", *GRID, *TINY, f"hydra.sweep.dir={root}")
     assert "8 jobs: 7 done, 1 to run" in third.stdout + third.stderr
     after = summaries_bytes(root)
     assert set(after) == set(before)
@@ -68,27 +70,27 @@ def test_rerun_skips_finished_runs_and_redoes_a_missing_one(sweep):
 
 def test_a_run_with_a_corrupt_metrics_file_is_redone(tmp_path):
     args = ["-m", "loss=mse,mae", *TINY, f"hydra.sweep.dir={tmp_path}"]
-    assert run_cli(*args).returncode == 0
+    assert run_main(*args).returncode == 0
     victim = next(tmp_path.glob("*loss=mae*/metrics.parquet"))
     victim.write_bytes(victim.read_bytes()[:100])  # truncated, summary.json intact
-    merged = run_cli("-m", "loss=mse", *TINY, f"hydra.sweep.dir={tmp_path}")
+    merged = run_main("-m", "loss=mse", *TINY, f"hydra.sweep.dir={tmp_path}")
     said = merged.stdout + merged.stderr
     # merging names the skipped file on one line, no Python warning report
     assert f"warning: skipped {victim}" in said and "ResultsWarning" not in said
-    again = run_cli(*args)
+    again = run_main(*args)
     assert "2 jobs: 1 done, 1 to run" in again.stdout + again.stderr
     assert len(results.load(tmp_path).run_id.unique()) == 2
 
 
 def test_rerun_flag_forces_every_job(tmp_path):
     args = ["-m", "loss=mse", *TINY, f"hydra.sweep.dir={tmp_path}"]
-    assert run_cli(*args).returncode == 0
-    forced = run_cli(*args, "hydra.sweeper.rerun=true")
+    assert run_main(*args).returncode == 0
+    forced = run_main(*args, "hydra.sweeper.rerun=true")
     assert "1 jobs: 0 done, 1 to run" in forced.stdout + forced.stderr
 
 
 def test_diverged_and_failed_runs_do_not_stop_the_sweep(tmp_path):
-    proc = run_cli("-m", "loss=mse,hinge", "optim=sgd", "optim.lr=0.01,1e6", *TINY,
+    proc = run_main("-m", "loss=mse,hinge", "optim=sgd", "optim.lr=0.01,1e6", *TINY,
                    f"hydra.sweep.dir={tmp_path}")
     assert proc.returncode == 1  # failures make the sweep fail, after every job ran
     assert proc.stdout.strip().splitlines()[-1].startswith("4 runs: 1 completed, 1 diverged, "
@@ -100,30 +102,9 @@ def test_diverged_and_failed_runs_do_not_stop_the_sweep(tmp_path):
     failed = s.loc[("hinge", 0.01)]
     assert failed.status == "failed" and "does not fit data 'outliers'" in failed.error
     # a failed run is redone on the next attempt, finished ones are not
-    again = run_cli("-m", "loss=mse,hinge", "optim=sgd", "optim.lr=0.01,1e6", *TINY,
+    again = run_main("-m", "loss=mse,hinge", "optim=sgd", "optim.lr=0.01,1e6", *TINY,
                     f"hydra.sweep.dir={tmp_path}")
     assert "4 jobs: 2 done, 2 to run" in again.stdout + again.stderr
-
-
-@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
-def test_parallel_launchers_give_the_same_table(sweep, tmp_path, launcher):
-    root, _ = sweep
-    proc = run_cli("-m", "loss=mse,mae", "seed=1", "data.outlier_frac=0.2", *TINY,
-                   f"hydra/launcher={launcher}", f"hydra.sweep.dir={tmp_path}")
-    assert proc.returncode == 0, proc.stderr
-    keys = ["run_id", "epoch", "split", "metric"]
-
-    def table(df):
-        df = df[df.metric != "elapsed_s"]  # wall time differs, everything else must not
-        return df.sort_values(keys).reset_index(drop=True)[[*keys, "loss", "value"]]
-
-    parallel = results.load(tmp_path)
-    basic = results.load(root)
-    basic = basic[basic.run_id.isin(set(parallel.run_id))]
-    assert parallel.run_id.nunique() == 2
-    pd.testing.assert_frame_equal(table(parallel), table(basic))
-    names = {p.parent.name for p in tmp_path.rglob("summary.json")}
-    assert names <= {p.parent.name for p in root.rglob("summary.json")}  # same layout
 
 
 def test_job_dirname_is_safe_and_bounded():
@@ -160,26 +141,6 @@ def test_parallel_jobs_take_turns_over_the_gpus(monkeypatch):
         "cuda:0", "cuda:1", "cuda:2", "cuda:0"]
     assert str(resolve_device("auto")) == "cuda:0"
     assert str(resolve_device("cpu", 2)) == "cpu"
-
-
-@pytest.mark.slow
-def test_ray_launcher_gives_the_same_table(sweep, tmp_path):
-    pytest.importorskip("hydra_plugins.hydra_ray_launcher",
-                        reason="pip install -e '.[ray]' for the Ray launcher")
-    root, _ = sweep
-    proc = run_cli("-m", "loss=mse,mae", "seed=1", "data.outlier_frac=0.2", *TINY,
-                   "hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=2",
-                   "+hydra.launcher.ray.init.include_dashboard=false",
-                   f"hydra.sweep.dir={tmp_path}", timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    ray_table = results.load(tmp_path)
-    basic = results.load(root)
-    assert ray_table.run_id.nunique() == 2
-    for df in (ray_table, basic):
-        df.drop(df[df.metric == "elapsed_s"].index, inplace=True)
-    merged = ray_table.merge(basic, on=["run_id", "epoch", "split", "metric"])
-    assert len(merged) == len(ray_table)
-    assert (merged.value_x == merged.value_y).all()
 
 
 # ---------------------------------------------------------------- fast composition

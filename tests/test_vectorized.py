@@ -23,7 +23,7 @@ from harness.jobs import job as R
 from harness.jobs.lifecycle import group_key
 from harness.training import stacked as V
 from harness.training.loop import FitResult, member_splits
-from tests.helpers import choices, make_cfg, run_cli
+from tests.helpers import choices, make_cfg, run_main
 
 SMALL = ["data.n_samples=240", "trainer.epochs=3", "trainer.progress=false",
          "trainer.batch_size=32"]
@@ -209,8 +209,8 @@ def tree(folder) -> list[str]:
 
 def test_vectorized_sweep_writes_what_the_basic_launcher_writes(tmp_path):
     basic, vec = tmp_path / "basic", tmp_path / "vec"
-    r1 = run_cli("-m", *SWEEP, f"hydra.sweep.dir={basic}")
-    r2 = run_cli("-m", *SWEEP, "hydra/launcher=vectorized", "hydra.launcher.max_members=3",
+    r1 = run_main("-m", *SWEEP, f"hydra.sweep.dir={basic}")
+    r2 = run_main("-m", *SWEEP, "hydra/launcher=vectorized", "hydra.launcher.max_members=3",
                  f"hydra.sweep.dir={vec}")
     assert r1.returncode == 0, r1.stderr[-2000:]
     assert r2.returncode == 0, r2.stderr[-2000:]
@@ -237,19 +237,19 @@ def test_vectorized_sweep_writes_what_the_basic_launcher_writes(tmp_path):
     assert sorted(s_vec) == sorted(s_basic)
     assert s_vec["config"] == s_basic["config"] and s_vec["status"] == "completed"
     # resume: a re-run finds every job finished
-    r3 = run_cli("-m", *SWEEP, "hydra/launcher=vectorized", f"hydra.sweep.dir={vec}")
+    r3 = run_main("-m", *SWEEP, "hydra/launcher=vectorized", f"hydra.sweep.dir={vec}")
     assert r3.returncode == 0 and "8 jobs: 8 done, 0 to run" in r3.stdout
 
 
 def test_unstackable_jobs_and_failures_stay_local(tmp_path):
     # min_group=3: the two-job groups run one by one; a bad loss parameter fails alone
-    r = run_cli("-m", "loss=mse,huber", "model=linear,mlp", "data.n_samples=200",
+    r = run_main("-m", "loss=mse,huber", "model=linear,mlp", "data.n_samples=200",
                 "trainer.epochs=2", "hydra/launcher=vectorized", f"hydra.sweep.dir={tmp_path}",
                 "hydra.launcher.min_group=3")
     assert r.returncode == 0, r.stderr[-2000:]
     assert "4 jobs: 0 stacked groups (0), 4 run one by one" in r.stdout
     assert len(results.summaries(tmp_path)) == 4
-    r = run_cli("-m", "loss=huber", "loss.delta=1,-1,2", "data.n_samples=200",
+    r = run_main("-m", "loss=huber", "loss.delta=1,-1,2", "data.n_samples=200",
                 "trainer.epochs=2", "hydra/launcher=vectorized", f"hydra.sweep.dir={tmp_path}/f")
     assert r.returncode == 1
     s = results.summaries(tmp_path / "f").set_index("loss.delta")

@@ -44,7 +44,6 @@ logger = logging.getLogger("harness")
 # config keys that may differ between the members of one stacked training
 PER_MEMBER = ("seed", "loss", "optim.lr", "optim.weight_decay", "optim.momentum",
               "data.outlier_frac", "data.label_noise")
-STACKABLE_MODELS = ("harness.models.MLP", "harness.models.Linear", "harness.models.CNN1D")
 
 Done = Callable[[Task, dict[str, Any]], None]
 
@@ -53,10 +52,10 @@ def group_key(cfg: Any, flat: dict[str, Any]) -> str | None:
     """What stacked jobs must share (data set and its shape, model, optimiser kind and
     its other settings, epochs, batch size, device); None when the job cannot be stacked
     (a model or optimiser the stacked path does not know)."""
-    from harness.training.stacked import OPTIMIZERS
+    from harness.training.stacked import MODELS, OPTIMIZERS
 
     model, optim = str(cfg.model._target_), str(cfg.optim._target_)
-    if model not in STACKABLE_MODELS or optim not in OPTIMIZERS:
+    if model not in MODELS or optim not in OPTIMIZERS:
         return None
     shared = {k: v for k, v in flat.items()
               if k not in COSMETIC_KEYS and k not in PER_MEMBER and not k.startswith("loss.")}

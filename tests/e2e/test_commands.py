@@ -1,0 +1,32 @@
+"""The real commands in new interpreters: what depends on the process itself (its exit
+code, what reaches stderr, what it imports at start-up). Everything else about the
+command lines runs in-process (``tests/test_cli.py``, ``tests/test_sweep.py``, ...)."""
+
+from __future__ import annotations
+
+import json
+
+from tests.helpers import TINY, run_cli
+
+
+def test_a_run_exits_0_and_writes_its_folder(tmp_path):
+    out = tmp_path / "run"
+    proc = run_cli("loss=huber", "data=outliers", *TINY, f"hydra.run.dir={out}")
+    assert proc.returncode == 0, proc.stderr
+    assert "completed" in proc.stdout and "rmse" in proc.stdout
+    assert (out / ".hydra" / "config.yaml").is_file()
+    assert json.loads((out / "summary.json").read_text())["status"] == "completed"
+
+
+def test_a_sweep_with_a_failed_job_exits_1_after_every_job(tmp_path):
+    proc = run_cli("-m", "loss=mse,hinge", *TINY, f"hydra.sweep.dir={tmp_path}")
+    assert proc.returncode == 1
+    assert proc.stdout.strip().splitlines()[-1].startswith("2 runs: 1 completed, 1 failed")
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_an_unknown_protocol_is_one_line_and_exit_2():
+    proc = run_cli("protocol=nope", module="harness.protocol")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("error: unknown protocol 'nope'")
+    assert proc.stderr.count("\n") == 1
