@@ -363,7 +363,8 @@ def speed(times: pd.DataFrame, level_name: str, colors: dict, fraction: float,
     nq = len(quantities)
     fig, axes = plt.subplots(nq * len(contexts), ncols, squeeze=False, sharey=True,
                              sharex="row", figsize=(3.0 * ncols + 1.5,
-                                                    (0.34 * len(order) + 1.1) * nq * len(contexts)))
+                                                    (0.34 * len(order) + 1.1) * nq * len(contexts)
+                                                    + 0.8))
     for ci, context in enumerate(contexts):
         for qi, (col, xlabel, bounds) in enumerate(quantities):
             for li, level in enumerate(_levels(times, context)):
