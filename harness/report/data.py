@@ -94,8 +94,10 @@ def load(folders: list[str | Path]) -> Results:
     if dupes.any():
         notes.append(f"{int(dupes.sum())} run(s) found twice (same run id) were counted once.")
         run_table = run_table[~dupes]
-    row_table = pd.concat([r for r in rows if len(r)], ignore_index=True) if any(
-        len(r) for r in rows) else pd.DataFrame(columns=results.METRIC_COLUMNS)
+    filled = [r for r in rows if len(r)]
+    # no rows at all: an empty table still names the config keys the report groups by
+    row_table = pd.concat(filled, ignore_index=True) if filled else max(
+        rows, key=lambda r: len(r.columns))
     row_table = row_table.drop_duplicates(["run_id", "epoch", "split", "metric"])
     _refuse_nothing_to_compare(run_table, folders)
 
@@ -138,7 +140,7 @@ def _metric_rows(folder, notes: list[str]) -> pd.DataFrame:
         reason = (f"its results table has no column(s) {', '.join(missing)}; every metric "
                   "row of this folder was left out")
         warnings.warn(results.ResultsWarning(Path(folder), reason), stacklevel=2)
-        return pd.DataFrame(columns=results.METRIC_COLUMNS)
+        return table.iloc[:0].assign(**{c: [] for c in missing})  # keeps the config columns
     values = pd.to_numeric(table["value"], errors="coerce")
     bad = values.isna() & table["value"].notna()
     if bad.any():

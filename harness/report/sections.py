@@ -436,6 +436,8 @@ def memorisation(ctx: Context) -> None:
 
 def speed(ctx: Context) -> None:
     m, fraction = ctx.metric, ctx.fraction
+    if ctx.panel.curves.empty:
+        return
     done = ctx.res.completed[ctx.res.completed.run_id.isin(ctx.finals.run_id)]
     seconds = seconds_label(done)
     times = stats.time_to_target(ctx.panel.curves, ctx.finals, m, ctx.higher, fraction,
