@@ -197,7 +197,8 @@ def convergence(curves: pd.DataFrame, metric: str, level_name: str,
                 _epoch_ticks(ax)
                 if name == "objective":
                     _maybe_log(ax, sel.value, "y")
-            if name != "objective":  # the row shares its y axis: decide on all of it
+            # the row shares its y axis: decide on all of it; never for a bounded metric
+            if name != "objective" and BOUNDS.get(name, (0, math.inf))[1] == math.inf:
                 _maybe_log(axes[row, 0], curves.loc[(curves.context == context)
                                                     & (curves.metric == name)
                                                     & (curves.split == split), "value"], "y")
@@ -297,6 +298,8 @@ def memorisation(curves: pd.DataFrame, level_name: str, colors: dict, bands: boo
         for mi, name in enumerate(names):
             row = ci * len(names) + mi
             limits, ylabel = MEMO_ROWS[name]
+            if name == "pull" and not regression:
+                ylabel = "pull: probability\nof corrupted label"
             for li, level in enumerate(_levels(mem, context)):
                 ax = axes[row, li]
                 sel = mem[(mem.context == context) & (mem.level == level) & (mem.metric == name)]
@@ -385,8 +388,12 @@ def speed(times: pd.DataFrame, level_name: str, colors: dict, fraction: float,
                 ax.set_ylabel("")
                 if col == "epochs":
                     ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
-            if col == "epochs":
-                axes[nq * ci + qi, 0].set_xlim(0, 1.05 * max(float(max_epoch), 1e-9))
+            if col == "epochs":  # room for the longest bar or whisker, within 0..max_epoch
+                mine = times[times.context == context].dropna(subset=["epochs"])
+                tops = [interval(bounds)(g.epochs.to_numpy())[1] if bands else g.epochs.max()
+                        for _, g in mine.groupby(["level", "loss_label"])]
+                top = min(float(max_epoch), 1.15 * max(tops, default=1.0) + 1)
+                axes[nq * ci + qi, 0].set_xlim(0, max(top, 1.0))
     whisker = "whiskers: 95% t-interval of the mean, clipped to the possible range; " \
         if bands else ""
     return _finish(fig, axes, f"Speed: time to {fraction:.0%} of the way from the untrained "
@@ -404,7 +411,8 @@ def _mark_unreached(ax, sel: pd.DataFrame, order: list[str]) -> None:
         if k < n:
             text = "not reached" if k == 0 else f"{k}/{n} reached"
             ax.text(0.98, i, text, transform=ax.get_yaxis_transform(), ha="right",
-                    va="center", fontsize=8, color="0.3")
+                    va="center", fontsize=8, color="0.3", zorder=5,
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.0})
 
 
 def save(fig: Figure, path) -> None:

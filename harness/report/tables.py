@@ -210,7 +210,8 @@ def block_rank_table(scores: pd.DataFrame, higher: bool, what: str, metric: str,
     avg = r.mean().sort_values()
     blocks = list(scores.index)
     wide = len(blocks) > 12  # many seeds or data sets: the average only
-    header = ["loss"] + ([] if wide else [str(b) for b in blocks]) + ["average rank"]
+    name = "seed " if unit == "seeds" else ""
+    header = ["loss"] + ([] if wide else [f"{name}{b}" for b in blocks]) + ["average rank"]
     rows, bold = [], set()
     for i, (loss, rank) in enumerate(avg.items()):
         cells = [] if wide else [f"{num(scores.at[b, loss])} ({num(r.at[b, loss], 3)})"
