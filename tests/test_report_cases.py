@@ -209,6 +209,8 @@ def test_stacked_runs_show_each_members_share_and_say_seconds_do_not_compare(tmp
     text = plain(page)
     assert "Every run was trained stacked with others" in text
     assert "do not compare with the seconds of runs trained alone" in text
+    assert ("whiskers: the 95% t-interval of the mean, clipped to the possible range (0 to "
+            "3 epochs)") in text and "(n = 2 per bar, see the table)" in text
     csv = pd.read_csv(out / "summary.csv").set_index("loss")
     # "a" (1.0 -> 0.3, the best) gets 95% of the way at epoch 3 (epoch 2: 0.53): its
     # share of the stack's 3 x 2.0 s is a quarter; "b" (1.0 -> 0.5) never gets there

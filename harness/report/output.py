@@ -32,8 +32,9 @@ from harness.errors import HarnessError
 from harness.report.kinds import FIGURE_KINDS
 
 # what a report folder holds; anything else in a target folder stops the report
+# (screenshot.png: where scripts/screenshot_report.py wrote by default before)
 REPORT_FILES = re.compile(r"(index\.html|summary\.(md|csv|tex)|tuned_vs_default\.csv|"
-                          rf"({'|'.join(FIGURE_KINDS)})_[^/]+\.png)")
+                          rf"screenshot\.png|({'|'.join(FIGURE_KINDS)})_[^/]+\.png)")
 
 
 @dataclass

@@ -206,8 +206,9 @@ def robustness(ctx: Context) -> None:
     ctx.csv["auc"] = auc
     n_losses = ctx.finals.loss_label.nunique()
     multiples = n_losses > figures.MAX_BANDS
-    band = ("mean and 95% t-interval of the mean over seeds (clipped to the metric's range)"
-            if ctx.bands else "one seed: single runs")
+    n = ctx.finals.groupby(["setting", "loss_label"]).size()
+    band = (f"mean and 95% t-interval of the mean over n = {_span(n)} seeds, clipped to the "
+            "metric's range" if ctx.bands else "one seed: single runs")
     ctx.add_figure("robustness", figures.robustness(ctx.finals, m, lname, ctx.colors,
                                                     ctx.bands),
                    f"Final clean test {m} against {lname}"
