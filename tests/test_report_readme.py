@@ -7,13 +7,14 @@ import ast
 import json
 import re
 import shlex
+from pathlib import Path
 
 import pytest
 
 from harness.report.__main__ import main
-from tests.conftest import ROOT
 from tests.test_report_cases import grid
 
+ROOT = Path(__file__).resolve().parents[1]  # the repository
 README = (ROOT / "README.md").read_text()
 
 
