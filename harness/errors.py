@@ -20,8 +20,3 @@ def user_errors() -> tuple[type[Exception], ...]:
 
     return (HarnessError, LossError, InvalidParameterError)
 
-
-def __getattr__(name: str):
-    if name == "USER_ERRORS":  # the tuple itself, for callers that catch it (lazily built)
-        return user_errors()
-    raise AttributeError(f"module 'harness.errors' has no attribute '{name}'")

@@ -6,13 +6,23 @@ regression ``rmse``, ``mae``, ``r2``; classification ``accuracy``, ``macro_f1`` 
 classes present in the targets or the predictions) and ``log_loss`` (of the model's
 sigmoid / softmax probabilities, computed from logits).
 
-Memorisation (:func:`memorisation`), on the corrupted training points only, as fractions
-of them: ``memorised`` counts the points the model fits to their corrupted (wrong)
-target, ``corrupted_correct`` those it still gets right (their clean target). For
-classification these are "predicted label == corrupted label" and "== clean label" (a
-multiclass point can be neither). For regression, a prediction counts as memorised when
-it is nearer the corrupted than the clean target, and as correct when it is nearer the
-clean one (so the two add up to 1, barring exact ties).
+Memorisation (:func:`memorisation`), on the corrupted training points only:
+
+- ``memorised``: the fraction of them the model fits to their corrupted (wrong) target;
+- ``corrupted_correct``: the fraction it still gets right (their clean target);
+- ``pull``: how far, on average, the fit has moved towards the corrupted targets,
+  0 = it ignores them, 1 = it fits them.
+
+For classification the fractions are "predicted label == corrupted label" and "== clean
+label" (a multiclass point can be neither), and ``pull`` is the mean probability the
+model gives the corrupted label. For regression a prediction counts as memorised when it
+is nearer the corrupted than the clean target and as correct when it is nearer the clean
+one (so the two add up to 1, barring exact ties); with gross outliers a model only
+crosses that half-way mark late, so these fractions stay near 0 while the fit is already
+bending. ``pull`` sees the bend: for each corrupted point
+``(pred - clean) / (noisy - clean)``, the prediction's position on the segment from the
+clean (0) to the corrupted (1) target, averaged over the corrupted points (it can leave
+[0, 1]: below 0 the model errs away from the outlier, above 1 it overshoots it).
 """
 
 from __future__ import annotations
@@ -28,11 +38,11 @@ METRICS = {
     "multiclass": ("accuracy", "macro_f1", "log_loss"),
 }
 # on the training split, only for runs with corrupted training points
-MEMORISATION = ("memorised", "corrupted_correct")
+MEMORISATION = ("memorised", "corrupted_correct", "pull")
 # which way is better, for summaries and reports
 HIGHER_IS_BETTER = {"rmse": False, "mae": False, "r2": True, "accuracy": True,
                     "macro_f1": True, "log_loss": False, "objective": False,
-                    "memorised": False, "corrupted_correct": True}
+                    "memorised": False, "corrupted_correct": True, "pull": False}
 
 
 def _macro_f1(pred: torch.Tensor, target: torch.Tensor, n_classes: int) -> torch.Tensor:
@@ -84,21 +94,42 @@ def _labels(task: str, pred: torch.Tensor) -> torch.Tensor:
 
 def memorisation(task: str, pred: torch.Tensor, noisy: torch.Tensor, clean: torch.Tensor,
                  mask: torch.Tensor | None = None) -> list[torch.Tensor]:
-    """``[memorised, corrupted_correct]``, from predictions and the corrupted (``noisy``)
-    and ``clean`` targets, reduced over the last (sample) axis.
+    """``[memorised, corrupted_correct, pull]`` (the order of :data:`MEMORISATION`), from
+    predictions and the corrupted (``noisy``) and ``clean`` targets, reduced over the last
+    (sample) axis; see the module docstring for what each means.
 
-    Without ``mask`` every given point is a corrupted one; with a boolean ``mask`` of the
-    targets' shape only its points count (stacked runs corrupt different points). No
-    corrupted point gives NaN (the harness does not log these metrics then).
+    ``pred`` has the targets' shape (``[..., n, C]`` logits for multiclass). Without
+    ``mask`` every given point is a corrupted one; with a boolean ``mask`` of the targets'
+    shape only its points count (stacked runs corrupt different points). No corrupted
+    point gives NaN (the harness does not log these metrics then). A regression point
+    whose corrupted target equals its clean one has no direction to be pulled in and is
+    left out of ``pull``.
+
+    >>> clean, noisy = torch.tensor([0.0, 0.0]), torch.tensor([10.0, -4.0])
+    >>> [round(float(v), 3) for v in memorisation("regression", torch.tensor([6.0, -1.0]),
+    ...                                           noisy, clean)]
+    [0.5, 0.5, 0.425]
     """
     pred = pred.detach()
+    if mask is None:
+        mask = torch.ones(noisy.shape, dtype=torch.bool, device=noisy.device)
     if task == "regression":
         to_noisy, to_clean = (pred - noisy).abs(), (pred - clean).abs()
         fits_noisy, fits_clean = to_noisy < to_clean, to_clean < to_noisy
+        gap = noisy - clean
+        moved = gap != 0
+        position = torch.where(moved, (pred - clean) / torch.where(moved, gap, 1.0), 0.0)
+        pull_mask = mask & moved
     else:
         labels = _labels(task, pred)
         fits_noisy, fits_clean = labels == noisy.long(), labels == clean.long()
-    if mask is None:
-        return [fits_noisy.float().mean(-1), fits_clean.float().mean(-1)]
+        if task == "binary":
+            p_one = torch.sigmoid(pred.float())
+            position = torch.where(noisy.long() == 1, p_one, 1.0 - p_one)
+        else:
+            probs = torch.softmax(pred.float(), dim=-1)
+            position = probs.gather(-1, noisy.long().unsqueeze(-1)).squeeze(-1)
+        pull_mask = mask
     count = mask.sum(-1)
-    return [(fits_noisy & mask).sum(-1) / count, (fits_clean & mask).sum(-1) / count]
+    return [(fits_noisy & mask).sum(-1) / count, (fits_clean & mask).sum(-1) / count,
+            (position * pull_mask).sum(-1) / pull_mask.sum(-1)]

@@ -1,12 +1,15 @@
 """Render a report's index.html in headless Chromium and save a screenshot (PNG).
 
     python scripts/screenshot_report.py outputs/sweeps/<time>/report [--out shot.png]
-        [--width 1400] [--height 3000] [--colors 256]
+        [--width 1400] [--height 3000] [--trim] [--colors 256]
 
 Needs Debian's ``chromium`` (``apt-get install -y chromium``); also finds
 ``chromium-browser`` and ``google-chrome``. Each call uses a fresh profile folder, no
-network, no GPU. The screenshot goes to ``<report>/screenshot.png`` unless ``--out``;
-``--colors N`` reduces it to N colours (a file a few times smaller, to commit).
+network, no GPU. The screenshot goes to ``<report>-screenshot.png`` beside the report
+folder (not into it: a report folder holds only what a report writes) unless ``--out``;
+``--trim`` cuts the blank bottom of a window taller than the page (use a large
+``--height`` and ``--trim`` for the whole page); ``--colors N`` reduces it to N colours
+(a file a few times smaller, to commit).
 """
 
 from __future__ import annotations
@@ -52,16 +55,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="the PNG to write (default: REPORT/screenshot.png)")
     p.add_argument("--width", type=int, default=1400)
     p.add_argument("--height", type=int, default=3000)
+    p.add_argument("--trim", action="store_true",
+                   help="cut the blank (white) rows below the end of the page")
     p.add_argument("--colors", type=int, help="reduce the PNG to this many colours (<= 256)")
     args = p.parse_args(argv)
     page = args.report / "index.html" if args.report.is_dir() else args.report
     if not page.is_file():
         sys.exit(f"error: {page} does not exist; build it with python -m harness.report")
-    out = screenshot(page, args.out or page.parent / "screenshot.png", args.width, args.height)
-    if args.colors:
-        from PIL import Image
+    default = page.parent.parent / f"{page.parent.name}-screenshot.png"
+    out = screenshot(page, args.out or default, args.width, args.height)
+    if args.trim or args.colors:
+        from PIL import Image, ImageOps
 
-        Image.open(out).convert("RGB").quantize(args.colors).save(out, optimize=True)
+        image = Image.open(out).convert("RGB")
+        if args.trim:
+            box = ImageOps.invert(image).getbbox()  # the non-white part
+            if box:
+                image = image.crop((0, 0, image.width, min(image.height, box[3] + 24)))
+        if args.colors:
+            image = image.quantize(args.colors)
+        image.save(out, optimize=True)
     print(out)
     return 0
 

@@ -62,21 +62,66 @@ def test_multiclass_memorisation_on_a_hand_made_example():
                            [5.0, 0.0, 0.0],    # predicts 0 = its clean label: still correct
                            [0.0, 0.0, 5.0],    # predicts 2 = corrupted: memorised
                            [0.0, 5.0, 0.0]])   # predicts 1: neither
-    memorised, correct = M.memorisation("multiclass", logits, noisy, clean)
+    memorised, correct, pull = M.memorisation("multiclass", logits, noisy, clean)
     assert float(memorised) == 0.5 and float(correct) == 0.25
+    probs = np.exp(logits.numpy()) / np.exp(logits.numpy()).sum(1, keepdims=True)
+    assert float(pull) == pytest.approx(probs[np.arange(4), noisy.numpy()].mean(), rel=1e-6)
 
 
 def test_binary_memorisation_on_a_hand_made_example():
     clean = torch.tensor([1.0, 1.0, 0.0, 0.0, 1.0])
     noisy = 1 - clean
     scores = torch.tensor([-2.0, 3.0, 0.5, -0.1, -0.3])  # labels 0 1 1 0 0
-    memorised, correct = M.memorisation("binary", scores, noisy, clean)
+    memorised, correct, pull = M.memorisation("binary", scores, noisy, clean)
     assert float(memorised) == pytest.approx(3 / 5) and float(correct) == pytest.approx(2 / 5)
+    p_one = 1 / (1 + np.exp(-scores.numpy()))
+    expect = np.where(noisy.numpy() == 1, p_one, 1 - p_one).mean()
+    assert float(pull) == pytest.approx(expect, rel=1e-6)
 
 
 def test_regression_memorisation_counts_predictions_nearer_the_corrupted_target():
     clean = torch.tensor([0.0, 0.0, 1.0, -1.0])
     noisy = torch.tensor([10.0, 10.0, -9.0, 9.0])
     pred = torch.tensor([6.0, 4.0, -5.0, 0.0])  # nearer noisy, clean, noisy, clean
-    memorised, correct = M.memorisation("regression", pred, noisy, clean)
+    memorised, correct, pull = M.memorisation("regression", pred, noisy, clean)
     assert float(memorised) == 0.5 and float(correct) == 0.5
+    # pull, by hand: 6/10, 4/10, (-5-1)/(-9-1), (0+1)/(9+1)
+    assert float(pull) == pytest.approx((0.6 + 0.4 + 0.6 + 0.1) / 4)
+
+
+def pull_numpy(pred, noisy, clean, mask):
+    """The mean pull, written independently: per run, over the masked points whose
+    corrupted target differs from the clean one."""
+    out = []
+    for p, n, c, m in zip(pred, noisy, clean, mask, strict=True):
+        keep = m & (n != c)
+        out.append(np.mean((p[keep] - c[keep]) / (n[keep] - c[keep])))
+    return np.array(out)
+
+
+def test_regression_pull_matches_numpy_on_stacked_runs_with_masks():
+    rng = np.random.default_rng(0)
+    runs, n = 4, 50
+    clean = rng.normal(size=(runs, n))
+    mask = rng.random((runs, n)) < 0.3
+    noisy = np.where(mask, clean + rng.choice([-10.0, 10.0], size=(runs, n)), clean)
+    mask[0, :3] = True  # corrupted points whose target did not move: left out of the pull
+    pred = clean + rng.uniform(-0.5, 1.5, size=(runs, n)) * (noisy - clean) \
+        + rng.normal(0, 0.1, (runs, n))
+    t = {k: torch.tensor(v, dtype=torch.float64) for k, v in
+         dict(pred=pred, noisy=noisy, clean=clean).items()}
+    memorised, correct, pull = M.memorisation("regression", t["pred"], t["noisy"],
+                                              t["clean"], torch.tensor(mask))
+    assert pull.numpy() == pytest.approx(pull_numpy(pred, noisy, clean, mask), rel=1e-12)
+    near_noisy = np.abs(pred - noisy) < np.abs(pred - clean)
+    assert memorised.numpy() == pytest.approx((near_noisy & mask).sum(1) / mask.sum(1))
+
+
+def test_pull_moves_while_the_fraction_memorised_stays_zero():
+    """The case of issue 19: a fit bending towards 10-std outliers but still nearer the
+    clean targets has memorised 0, pull > 0, growing with the bend."""
+    clean = torch.zeros(100)
+    noisy = torch.full((100,), 10.0)
+    for bend, expect in ((0.0, 0.0), (0.1, 0.1), (0.3, 0.3)):
+        memorised, _, pull = M.memorisation("regression", clean + bend * 10, noisy, clean)
+        assert float(memorised) == 0.0 and float(pull) == pytest.approx(expect)

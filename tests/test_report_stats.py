@@ -43,6 +43,15 @@ def test_t_interval_matches_scipy():
     assert stats.t_interval([0.7]) == (0.7, 0.7)  # one seed: no band
 
 
+def test_t_interval_is_clipped_to_the_possible_range():
+    epochs = np.array([5.0, 28.0, 30.0])  # of a 30-epoch run: the raw interval passes 30
+    raw = sps.t.interval(0.95, 2, loc=epochs.mean(), scale=sps.sem(epochs))
+    assert raw[0] < 0 and raw[1] > 30
+    assert stats.t_interval(epochs, bounds=(0.0, 30.0)) == (0.0, 30.0)
+    acc = np.array([0.97, 0.99, 0.999])
+    assert stats.t_interval(acc, bounds=stats.BOUNDS["accuracy"])[1] == 1.0
+
+
 @pytest.mark.parametrize("higher", [False, True])
 def test_describe_gives_mean_std_interval_and_the_best(higher):
     finals = finals_table()
@@ -111,42 +120,108 @@ def test_min_wilcoxon_p_is_scipys_exact_extreme():
 
 
 def test_holm_by_hand():
+    # sorted 0.01, 0.03, 0.04: 3 * 0.01, max(0.03, 2 * 0.03), max(0.06, 1 * 0.04)
     assert stats.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
     out = stats.holm([0.5, math.nan, 0.01])
     assert out[0] == pytest.approx(0.5) and math.isnan(out[1]) and out[2] == pytest.approx(0.02)
 
 
 @pytest.mark.parametrize("higher", [False, True])
-def test_ranks_and_friedman_match_scipy(higher):
+def test_seed_scores_are_each_seeds_auc_and_friedman_is_scipys(higher):
     finals = finals_table()
-    scores, dropped = stats.rank_table(finals)
-    assert dropped == [] and scores.shape == (3, 3)
-    means = finals.groupby(["setting", "loss_label"]).value.mean().unstack()
-    sign = -1 if higher else 1
-    ref = np.vstack([sps.rankdata(sign * means.loc[s].to_numpy()) for s in means.index])
-    avg = stats.average_ranks(scores, higher)
-    assert avg[list(means.columns)].to_numpy() == pytest.approx(ref.mean(axis=0))
-    assert list(avg.index) == (["c", "a", "b"] if higher else ["b", "a", "c"])
-    test = stats.friedman(scores)
-    expect = sps.friedmanchisquare(*(means[c].to_numpy() for c in means.columns))
+    scores, what, levels = stats.seed_scores(finals)
+    assert what == "robustness AUC" and levels == [0.0, 0.1, 0.2]
+    assert scores.shape == (6, 3)
+    for seed in range(6):
+        for loss in BASE:
+            curve = [cell(finals, f"toy; {lv:g}", loss)[seed] for lv in levels]
+            assert scores.at[seed, loss] == pytest.approx(trapezoid(levels, curve) / 0.2)
+    test = stats.rank_test(scores, higher, 0.05, "seeds")
+    expect = sps.friedmanchisquare(*(scores[c].to_numpy() for c in scores.columns))
+    assert test.test == "Friedman" and (test.n, test.k) == (6, 3)
     assert (test.statistic, test.p) == pytest.approx((expect.statistic, expect.pvalue))
-    assert (test.k, test.n) == (3, 3)
+    sign = -1 if higher else 1
+    ref = np.vstack([sps.rankdata(sign * scores.loc[s].to_numpy()) for s in scores.index])
+    avg = test.avg_ranks
+    assert avg[list(scores.columns)].to_numpy() == pytest.approx(ref.mean(axis=0))
+    assert list(avg.index) == (["c", "a", "b"] if higher else ["b", "a", "c"])
 
 
-def test_ties_are_averaged_and_incomplete_settings_dropped():
-    finals = finals_table()
-    finals.loc[finals.loss_label.isin(["a", "c"]), "value"] = 5.0  # a tie for last
-    partial = finals[~((finals.setting == "toy; 0.2") & (finals.loss_label == "c"))]
-    scores, dropped = stats.rank_table(partial)
-    assert dropped == ["toy; 0.2"] and len(scores) == 2
-    assert stats.average_ranks(scores, higher=False).to_dict() == {"b": 1.0, "a": 2.5, "c": 2.5}
+def test_block_scores_are_the_mean_curves_auc_per_block_and_drop_incomplete_blocks():
+    a = finals_table()
+    b = a.assign(context="other", setting=a.setting.str.replace("toy", "other"),
+                 value=a.value * 2)
+    finals = pd.concat([a, b[~((b.loss_label == "c") & (b.level == 0.2))]])
+    auc = stats.auc_table(a, higher=False).set_index("loss").auc
+    scores, dropped = stats.block_scores(finals)
+    assert list(scores.index) == ["other", "toy"] and dropped == []
+    assert scores.loc["toy"].to_dict() == pytest.approx(auc.to_dict())
+    # "other" lacks c at level 0.2: its AUC runs over the levels every loss has
+    m = b.groupby(["loss_label", "level"]).value.mean()
+    assert scores.at["other", "c"] == pytest.approx(
+        trapezoid([0.0, 0.1], m["c"].loc[[0.0, 0.1]].to_numpy()) / 0.1)
+    one = finals[(finals.context == "toy") | (finals.loss_label != "c")]
+    scores, dropped = stats.block_scores(one)
+    assert dropped == ["other"] and list(scores.index) == ["toy"]
+
+
+def test_identical_settings_are_found_and_different_ones_kept_apart():
+    a = finals_table()
+    same = a[a.level == 0.0].assign(setting="twin; 0", context="twin")
+    near = a[a.level == 0.1].assign(setting="near; 0.1", context="near",
+                                    value=a[a.level == 0.1].value + 1e-6)
+    assert stats.identical_settings(pd.concat([a, same, near])) == {"twin; 0": "toy; 0"}
+
+
+@pytest.mark.parametrize("n, k", [(2, 3), (3, 3), (2, 6), (3, 6), (5, 8)])
+def test_min_friedman_p_is_what_identical_rankings_give(n, k):
+    perfect = pd.DataFrame([list(range(k))] * n, columns=[f"l{i}" for i in range(k)],
+                           dtype=float)
+    assert stats.min_friedman_p(n, k) == pytest.approx(
+        sps.friedmanchisquare(*perfect.to_numpy().T).pvalue)
+
+
+def test_no_test_and_no_diagram_where_the_design_cannot_reject():
+    two_blocks = pd.DataFrame({"a": [1.0, 1.1], "b": [2.0, 2.1], "c": [3.0, 3.2]})
+    test = stats.rank_test(two_blocks, higher=False, alpha=0.05, unit="data sets")
+    assert not test.test and not test.diagram
+    assert "smallest p Friedman's test can give is 0.135 > alpha = 0.05" in test.reason
+    assert "needs at least 3 data sets" in test.reason
+    pair = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [2.0, 3.0, 4.0]})
+    test = stats.rank_test(pair, higher=False, alpha=0.05, unit="seeds")
+    assert not test.test and "needs 6 seeds" in test.reason
+
+
+def test_two_losses_get_the_wilcoxon_test_over_blocks():
+    rng = np.random.default_rng(0)
+    a = rng.normal(1.0, 0.1, 12)
+    scores = pd.DataFrame({"a": a, "b": a + 0.5 + rng.normal(0, 0.01, 12)})
+    test = stats.rank_test(scores, higher=False, alpha=0.05, unit="seeds")
+    ref = sps.wilcoxon(scores.a, scores.b)
+    assert test.test == "Wilcoxon signed-rank" and test.rejected and not test.diagram
+    assert (test.statistic, test.p) == pytest.approx((ref.statistic, ref.pvalue))
+
+
+def test_nemenyi_posthoc_agrees_with_the_critical_difference():
+    rng = np.random.default_rng(1)
+    n, k = 20, 5
+    scores = pd.DataFrame(rng.normal(0, 1, (n, k)) + np.arange(k) * 0.6,
+                          columns=list("abcde"))
+    test = stats.rank_test(scores, higher=False, alpha=0.05, unit="seeds")
+    assert test.rejected and test.diagram and test.cd == pytest.approx(stats.nemenyi_cd(k, n))
+    avg = test.avg_ranks
+    for x in avg.index:  # scikit-posthocs' p < alpha exactly where |rank diff| > CD
+        for y in avg.index:
+            if x != y:
+                assert (test.posthoc.at[x, y] < 0.05) == (abs(avg[x] - avg[y]) > test.cd)
+    assert test.cliques == stats.cd_cliques(avg, test.cd)
 
 
 def test_friedman_says_why_not():
-    two = pd.DataFrame({"a": [1.0, 2.0], "b": [2.0, 3.0]})
-    assert "at least 3 losses" in stats.friedman(two)
-    one = pd.DataFrame({"a": [1.0], "b": [2.0], "c": [3.0]})
-    assert "at least 2 settings" in stats.friedman(one)
+    same = pd.DataFrame({"a": [1.0] * 4, "b": [1.0] * 4, "c": [1.0] * 4})
+    assert "every loss scored the same" in stats.rank_test(same, False).reason
+    one = pd.DataFrame({"a": [1.0]})
+    assert "at least two losses" in stats.rank_test(one, False).reason
 
 
 def test_nemenyi_critical_values_match_demsar_table():

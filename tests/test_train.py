@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
+from harness import metrics as M
 from harness import results
 from harness.jobs.job import run_id
 from harness.jobs.lifecycle import run_one as run
@@ -25,8 +26,7 @@ def test_run_writes_tidy_metrics_and_summary(tmp_path):
     assert list(m.columns) == results.METRIC_COLUMNS
     assert sorted(m.epoch.unique()) == [0, 1, 2]
     assert set(m.split) == {"train", "train_clean", "val", "val_corrupted", "test"}
-    assert set(m.metric) == {"objective", "rmse", "mae", "r2", "elapsed_s", "memorised",
-                             "corrupted_correct"}
+    assert set(m.metric) == {"objective", "rmse", "mae", "r2", "elapsed_s", *M.MEMORISATION}
     # one row per (epoch, split, metric): tidy
     assert not m.duplicated(["epoch", "split", "metric"]).any()
     saved = json.loads((tmp_path / "summary.json").read_text())

@@ -159,9 +159,9 @@ def check_spec(spec: Spec) -> None:
         raise HarnessError(f"{', '.join(sorted(tuned & fixed))} is both tuned (space/"
                            "loss_space) and set by settings/fixed; keep it in one place.")
     if spec.metric is not None:
-        from harness.metrics import HIGHER_IS_BETTER
+        from harness.metrics import HIGHER_IS_BETTER, MEMORISATION, METRICS
 
-        if spec.metric not in HIGHER_IS_BETTER or spec.metric in ("memorised",
-                                                                  "corrupted_correct"):
+        if spec.metric not in HIGHER_IS_BETTER or spec.metric in MEMORISATION:
+            allowed = dict.fromkeys([m for ms in METRICS.values() for m in ms])
             raise HarnessError(f"metric '{spec.metric}' is not a validation metric; choose "
-                               "one of: rmse, mae, r2, accuracy, macro_f1, log_loss, objective.")
+                               f"one of: {', '.join([*allowed, 'objective'])}.")

@@ -6,35 +6,25 @@ import argparse
 import sys
 import warnings
 
-from harness.errors import USER_ERRORS, HarnessError
+from harness.cmdline import OneLineParser
+from harness.errors import HarnessError, user_errors
+from harness.report import kinds
 
-EPILOG = """\
+EPILOG = f"""\
 examples:
   python -m harness.report outputs/sweeps/2026-11-26_10-00-00
   python -m harness.report outputs/sweeps/a outputs/sweeps/b --out reports/ab
-  python -m harness.report outputs/runs/2026-11-26_10-00-00 --metric mae
+  python -m harness.report outputs/runs/2026-11-26_10-00-00 --metric mae --embed
 
 figures (each drawn only when the results hold what it needs):
-  robustness    final clean test metric against corruption level, one line per loss
-  convergence   test/validation metric and training objective against epoch
-  distribution  final test metric of every run, per loss and setting
-  ranking       critical-difference diagram (average ranks, Friedman, Nemenyi)
-  memorisation  corrupted training points fitted to their wrong target, per epoch
-  speed         epochs and seconds to reach the target (--target)
-  sensitivity   (a protocol folder) every tuning trial's final metric against each
-                tuned hyperparameter, per loss
-A setting is a data set at one corruption level; seeds are the replicates. Failed and
-diverged runs are counted and listed, never plotted. A folder written by
-python -m harness.protocol gets the protocol report: its final runs compared, plus runs
-by stage, tuned vs default, the tuning trials and the sensitivity figure.
+{kinds.epilog()}
+A setting is a data set at one corruption level; seeds are the replicates. Ranking tests
+use independent blocks (data sets) or, within one data set, seeds; the page says which
+and what it assumes. Failed and diverged runs are counted and listed, never plotted. A
+folder written by python -m harness.protocol gets the protocol report: its final runs
+compared, plus runs by stage, tuned vs default, the tuning trials and the sensitivity
+figure. The report folder is replaced whole (never through a symbolic link).
 """
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one line (what was wrong, where help is), exit 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"error: {message}; see {self.prog} --help.\n")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -56,41 +46,55 @@ def parser() -> argparse.ArgumentParser:
                         "final value a run must reach (default: 0.95)")
     p.add_argument("--alpha", type=float, default=0.05,
                    help="significance level of the tests and the CD diagram (default: 0.05)")
+    p.add_argument("--embed", action="store_true",
+                   help="inline the figures in index.html (data URIs), so the page alone is "
+                        "the whole report; the PNGs are written beside it as well")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    caught: list[warnings.WarningMessage] = []
     try:
         if not 0 < args.target <= 1:
             raise HarnessError(f"--target must be in (0, 1]; got {args.target}.")
         if not 0 < args.alpha < 1:
             raise HarnessError(f"--alpha must be in (0, 1); got {args.alpha}.")
-        from harness.report.build import build  # seaborn and scipy only when needed
+        from harness.report.assemble import build  # seaborn and scipy only when needed
         from harness.results import ResultsWarning
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ResultsWarning)
-            report = build(args.folders, args.out, args.metric, args.target, args.alpha)
-    except USER_ERRORS as err:
+            report = build(args.folders, args.out, args.metric, args.target, args.alpha,
+                           args.embed)
+    except user_errors() as err:
+        _say(caught)
         print(f"error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # the report folder cannot be written
+        _say(caught)
         print(f"error: cannot write the report to {err.filename or args.out}: "
               f"{err.strerror or err}; choose a folder you can write with --out DIR.",
               file=sys.stderr)
         return 2
+    _say(caught)
+    counts = ", ".join(f"{n} {s}" for s, n in report.runs.items())
+    print(f"report: {report.index} ({len(report.figures)} figures; runs: {counts})")
+    return 0
+
+
+def _say(caught: list[warnings.WarningMessage]) -> None:
+    """Each skipped file once, one line each; other warnings pass on."""
+    from harness.results import ResultsWarning
+
     said = set()
     for w in caught:
         if isinstance(w.message, ResultsWarning):
-            if str(w.message) not in said:  # a file is skipped once, said once
+            if str(w.message) not in said:
                 said.add(str(w.message))
                 print(f"warning: {w.message} (left out of the report)", file=sys.stderr)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    counts = ", ".join(f"{n} {s}" for s, n in report.runs.items())
-    print(f"report: {report.index} ({len(report.figures)} figures; runs: {counts})")
-    return 0
 
 
 if __name__ == "__main__":

@@ -4,10 +4,15 @@ A report compares *losses* (``loss_id``, e.g. ``huber[delta=1.0]``) within *sett
 A setting is a *context* (the data set plus any other config key that varies across the
 runs, such as ``optim.lr``) at one *corruption level*; seeds are the replicates.
 Nothing here plots or tests; see :mod:`harness.report.stats` and ``figures``.
+
+Values are grouped and labelled by how they print: a config key a run lacks prints as
+``-`` (it is a value of its own, not an error), and numbers print with 12 significant
+digits, so ``0.3`` and ``0.30000000000000004`` (a float sweep's ``range``) are one level.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,13 +66,21 @@ class Panel:
 
 
 def load(folders: list[str | Path]) -> Results:
-    """Every run under ``folders`` (each a run, a sweep, or a folder of sweeps)."""
+    """Every run under ``folders`` (each a run, a sweep, or a folder of sweeps).
+
+    Raises :class:`~harness.errors.HarnessError` (one line) when nothing can be compared:
+    a folder is missing, holds no readable run, or no run completed. A file that cannot be
+    read is skipped with a :class:`~harness.results.ResultsWarning` and named in
+    ``notes``. Runs repeating the loss, setting and seed of a run found earlier (e.g.
+    the same sweep made twice with another ``trainer.device`` or harness version) are
+    kept once, the first found, and ``notes`` says which keys differed."""
     runs, rows, notes = [], [], []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", results.ResultsWarning)
-        for folder in folders:
-            runs.append(results.summaries(folder))  # raises HarnessError: missing or empty
-            rows.append(results.load(folder))
+        for order, folder in enumerate(folders):
+            table = _summaries(folder)  # raises HarnessError: missing or empty
+            runs.append(table.assign(_folder=order))
+            rows.append(_metric_rows(folder, notes))
     skipped = _skipped(caught)
     notes += [f"Skipped {w.path}: {w.reason}" for w in skipped]
     run_table = pd.concat(runs, ignore_index=True)
@@ -81,28 +94,95 @@ def load(folders: list[str | Path]) -> Results:
     if dupes.any():
         notes.append(f"{int(dupes.sum())} run(s) found twice (same run id) were counted once.")
         run_table = run_table[~dupes]
-    row_table = pd.concat([r for r in rows if len(r)], ignore_index=True) if any(
-        len(r) for r in rows) else pd.DataFrame(columns=results.METRIC_COLUMNS)
+    filled = [r for r in rows if len(r)]
+    # no rows at all: an empty table still names the config keys the report groups by
+    row_table = pd.concat(filled, ignore_index=True) if filled else max(
+        rows, key=lambda r: len(r.columns))
     row_table = row_table.drop_duplicates(["run_id", "epoch", "split", "metric"])
     _refuse_nothing_to_compare(run_table, folders)
 
     config_keys = [c for c in row_table.columns
                    if c not in results.METRIC_COLUMNS and c not in META and c in run_table]
+    for key in config_keys:  # a key only some runs have is "-" in the others
+        run_table[key] = run_table[key].astype(object).where(run_table[key].notna(), None)
     run_table = run_table.reset_index(drop=True)
     run_table["loss_label"] = _loss_labels(run_table)
     run_table["corruption_level"] = _fill_levels(run_table, config_keys)
     run_table["level"] = run_table["corruption_level"]
-    context_keys = _context_keys(run_table, config_keys)
     level_name = _level_name(run_table, config_keys)
-    run_table["context"] = _context_labels(run_table, context_keys)
-    run_table["setting"] = [f"{c}; {level_name} {_fmt_level(v)}" for c, v in
-                            zip(run_table.context, run_table.level, strict=True)]
-    labels = run_table[["run_id", "loss_label", "context", "level", "setting"]]
-    row_table = row_table.drop(columns=["level", "context", "setting"], errors="ignore")
-    row_table = row_table.merge(labels, on="run_id", how="inner")
-    return Results(runs=run_table, rows=row_table, config_keys=config_keys,
-                   context_keys=context_keys, level_name=level_name,
+    keys = context_keys(run_table, config_keys)
+    label_settings(run_table, keys, level_name)
+    run_table, repeated = _drop_repeats(run_table, config_keys, folders)
+    notes += repeated
+    row_table = relabel_rows(row_table, run_table)
+    return Results(runs=run_table.drop(columns="_folder"), rows=row_table,
+                   config_keys=config_keys, context_keys=keys, level_name=level_name,
                    sources=[Path(f) for f in folders], notes=notes)
+
+
+def _summaries(folder) -> pd.DataFrame:
+    """:func:`harness.results.summaries`, with a summary of the wrong shape (that the
+    results reader let through) said in one line naming the folder, not a traceback."""
+    try:
+        return results.summaries(folder)
+    except (TypeError, AttributeError, ValueError) as err:
+        raise HarnessError(f"cannot read the run summaries under {folder}: a summary.json "
+                           f"there has the wrong shape ({type(err).__name__}: {err}).") from None
+
+
+def _metric_rows(folder, notes: list[str]) -> pd.DataFrame:
+    """:func:`harness.results.load` of ``folder``, keeping only rows a report can use: a
+    table without the metric columns is left out, and so are the runs whose values are
+    not numbers (each said in ``notes`` and warned about)."""
+    table = results.load(folder)
+    missing = [c for c in results.METRIC_COLUMNS if c not in table]
+    if missing:
+        reason = (f"its results table has no column(s) {', '.join(missing)}; every metric "
+                  "row of this folder was left out")
+        warnings.warn(results.ResultsWarning(Path(folder), reason), stacklevel=2)
+        return table.iloc[:0].assign(**{c: [] for c in missing})  # keeps the config columns
+    values = pd.to_numeric(table["value"], errors="coerce")
+    bad = values.isna() & table["value"].notna()
+    if bad.any():
+        ids = sorted(table.loc[bad, "run_id"].astype(str).unique())
+        reason = (f"metric values that are not numbers in run(s) {', '.join(ids)}; "
+                  "those runs were left out")
+        warnings.warn(results.ResultsWarning(Path(folder), reason), stacklevel=2)
+        table = table[~table.run_id.isin(ids)]
+    return table.assign(value=pd.to_numeric(table["value"], errors="coerce"))
+
+
+def _drop_repeats(runs: pd.DataFrame, config_keys: list[str],
+                  folders) -> tuple[pd.DataFrame, list[str]]:
+    """Keep one completed run per (loss, setting, seed): the first found (folder order).
+    A repeat differs only in keys that define no setting (``trainer.device``) or in the
+    harness that made it; the note names those keys."""
+    done = runs.status == "completed"
+    key = runs[["loss_label", "setting"]].astype(str).agg("|".join, axis=1) + "|" + \
+        text(runs["seed"])
+    repeat = done & key.where(done).duplicated(keep="first") & done
+    if not repeat.any():
+        return runs, []
+    first = runs[done & ~repeat].assign(_key=key).set_index("_key")
+    compare = [c for c in (*config_keys, "harness_version", "torch_version", "device",
+                           "stacked_members") if c in runs]
+    differ: set[str] = set()
+    for i in runs.index[repeat]:
+        kept = first.loc[key[i]]
+        differ |= {c for c in compare if text(pd.Series([runs.at[i, c], kept[c]])).nunique() > 1}
+    where = sorted({str(folders[int(f)]) for f in runs.loc[repeat, "_folder"]})
+    note = (f"{int(repeat.sum())} completed run(s) repeat the loss, setting and seed of a run "
+            f"found earlier (differing only in {', '.join(sorted(differ)) or 'their run id'}); "
+            f"the first found was kept, the repeat(s) from {', '.join(where)} left out.")
+    return runs[~repeat].reset_index(drop=True), [note]
+
+
+def relabel_rows(rows: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` of the runs in ``runs`` only, carrying their labels (``loss_label``,
+    ``context``, ``level``, ``setting``)."""
+    labels = runs[["run_id", "loss_label", "context", "level", "setting"]]
+    rows = rows.drop(columns=["loss_label", "level", "context", "setting"], errors="ignore")
+    return rows.merge(labels, on="run_id", how="inner")
 
 
 def _skipped(caught: list[warnings.WarningMessage]) -> list[results.ResultsWarning]:
@@ -146,6 +226,36 @@ def _present(value) -> bool:
     return not (value is None or (isinstance(value, float) and np.isnan(value)))
 
 
+def text(values: pd.Series) -> pd.Series:
+    """Each value as it prints in a label: numbers with 12 significant digits, a missing
+    value (a key the run's config lacks) as ``-``. Safe under pandas 2 and 3, where
+    ``astype(str)`` may keep NaN."""
+    return pd.Series([fmt_value(v) for v in values], index=values.index, dtype=object)
+
+
+def fmt_value(value) -> str:
+    """One config value as a label prints it (``-`` when missing)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.12g}"
+    return str(value)
+
+
+def canonical(value: float) -> float:
+    """``value`` rounded to the 12 significant digits it prints with (NaN stays NaN)."""
+    return value if pd.isna(value) else float(f"{float(value):.12g}")
+
+
+def fmt_level(level: float) -> str:
+    """A corruption level as the page prints it (``?`` when unknown)."""
+    return "?" if pd.isna(level) else f"{level:.12g}"
+
+
 def _fill_levels(runs: pd.DataFrame, config_keys: list[str]) -> pd.Series:
     """The corruption level; a run that failed before reading its data has none, so it
     borrows the level of a run with the same data config (else 0 when nothing varies)."""
@@ -155,45 +265,45 @@ def _fill_levels(runs: pd.DataFrame, config_keys: list[str]) -> pd.Series:
         level = pd.Series(np.nan, index=runs.index)
     data_keys = [c for c in config_keys if c == "data" or c.startswith("data.")]
     if level.isna().any() and data_keys:
-        key = runs[data_keys].astype(str).agg("|".join, axis=1)
+        key = runs[data_keys].apply(text).agg("|".join, axis=1)
         known = level.groupby(key).first()
         level = level.fillna(key.map(known))
     if level.isna().any() and level.nunique() <= 1:
         level = level.fillna(level.dropna().iloc[0] if level.notna().any() else 0.0)
-    return level
+    return level.map(canonical).astype(float)
 
 
-def _context_keys(runs: pd.DataFrame, config_keys: list[str]) -> list[str]:
+def context_keys(runs: pd.DataFrame, config_keys: list[str]) -> list[str]:
     """Config keys besides the data set that vary and are not already fixed by the data
     set, the corruption level and the keys chosen before them: ``data.outlier_frac`` is the
-    level, ``optim.momentum`` follows ``optim``, ``optim.lr`` may be a key of its own."""
+    level, ``optim.momentum`` follows ``optim``, ``optim.lr`` may be a key of its own.
+    ``runs`` needs ``data``, ``level`` and ``config_keys`` columns (missing values allowed).
+    """
     keys: list[str] = []
-    base = runs["data"].astype(str) + "|" + runs["level"].astype(str)
+    base = text(runs["data"]) + "|" + text(runs["level"])
     # group choices (``optim``) before their keys (``optim.momentum``)
     for key in sorted(config_keys, key=lambda k: (k.count("."), config_keys.index(k))):
         if key == "data" or key in NOT_SETTING or key.startswith("loss."):
             continue
-        values = runs[key].astype(str)
+        values = text(runs[key])
         if values.nunique() > 1 and values.groupby(base).nunique().max() > 1:
             keys.append(key)
             base = base + "|" + values
     return keys
 
 
-def _context_labels(runs: pd.DataFrame, keys: list[str]) -> list[str]:
-    out = []
-    for _, run in runs.iterrows():
-        parts = [str(run["data"])] + [f"{k}={_fmt_value(run[k])}" for k in keys]
-        out.append(", ".join(parts))
-    return out
+def context_labels(runs: pd.DataFrame, keys: list[str]) -> list[str]:
+    """``friedman`` or ``outliers, optim=sgd, optim.lr=0.01``: the data set and ``keys``."""
+    parts = [text(runs["data"])] + [k + "=" + text(runs[k]) for k in keys]
+    return list(pd.concat(parts, axis=1).agg(", ".join, axis=1)) if len(runs) else []
 
 
-def _fmt_value(value) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _fmt_level(level: float) -> str:
-    return "?" if pd.isna(level) else f"{level:g}"
+def label_settings(runs: pd.DataFrame, keys: list[str], level_name: str) -> None:
+    """Add ``context`` (:func:`context_labels`) and ``setting`` (context; level) to
+    ``runs``, in place."""
+    runs["context"] = context_labels(runs, keys)
+    runs["setting"] = [f"{c}; {level_name} {fmt_level(v)}" for c, v in
+                       zip(runs.context, runs.level, strict=True)]
 
 
 def _level_name(runs: pd.DataFrame, config_keys: list[str]) -> str:

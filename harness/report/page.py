@@ -1,14 +1,18 @@
 """A report page as a list of blocks, written as ``index.html`` and ``summary.md``.
 
 Blocks are headings, paragraphs, bulleted notes, figures (a PNG beside the page) and
-:class:`~harness.report.tables.Table`. The HTML is self-contained: inline CSS and
-figures linked by relative path, so the folder can be moved or zipped as it is.
+:class:`~harness.report.tables.Table`. The HTML has its CSS inline and links each figure
+by relative path, so the folder can be moved or zipped as it is; with ``embed`` the
+figures are inlined as ``data:`` URIs and ``index.html`` alone is the whole report.
+Wide tables scroll sideways inside the page instead of overflowing it.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from harness.report.tables import Table
 
@@ -33,6 +37,8 @@ tbody tr:nth-child(even) { background: #f8fafc; }
 td strong, th strong { color: #0b5394; }
 figure { margin: 1rem 0 1.6rem; }
 figure img { max-width: 100%; height: auto; border: 1px solid #e5e9ef; }
+.scroll { overflow-x: auto; max-width: 100%; }
+.scroll table { margin-top: 0; }
 figcaption { color: #4a5568; font-size: 0.92rem; max-width: 70rem; margin-top: 0.3rem; }
 """
 
@@ -75,19 +81,21 @@ class Page:
                 out += [block[1].markdown()]
         return "\n".join(out).rstrip() + "\n"
 
-    def html(self) -> str:
+    def html(self, embed_from: Path | None = None) -> str:
+        """The page; with ``embed_from`` (the folder holding the PNGs) every figure is
+        inlined as a ``data:image/png;base64`` URI instead of linked."""
         anchors = [(b[2], b[1]) for b in self.blocks if b[0] == "h2" and b[2]]
         nav = " ".join(f"<a href='#{a}'>{html.escape(t)}</a>" for a, t in anchors)
         parts = [f"<h1>{html.escape(self.title)}</h1>", f"<nav>{nav}</nav>" if nav else ""]
         for block in self.blocks:
-            parts.append(_html_block(block))
+            parts.append(_html_block(block, embed_from))
         return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
                 "<meta name='viewport' content='width=device-width, initial-scale=1'>"
                 f"<title>{html.escape(self.title)}</title><style>{CSS}</style></head>"
                 f"<body><main>{''.join(parts)}</main></body></html>\n")
 
 
-def _html_block(block: tuple) -> str:
+def _html_block(block: tuple, embed_from: Path | None) -> str:
     kind = block[0]
     if kind == "h2":
         anchor = f" id='{block[2]}'" if block[2] else ""
@@ -98,7 +106,14 @@ def _html_block(block: tuple) -> str:
         items = "".join(f"<li>{html.escape(i)}</li>" for i in block[1])
         return f"<ul class='notes'>{items}</ul>"
     if kind == "figure":
-        src, caption = html.escape(block[1]), html.escape(block[2])
-        return (f"<figure><a href='{src}'><img src='{src}' alt='{caption}'></a>"
-                f"<figcaption>{caption}</figcaption></figure>")
-    return block[1].html()
+        caption = html.escape(block[2])
+        if embed_from is not None:
+            data = base64.b64encode((embed_from / block[1]).read_bytes()).decode("ascii")
+            img = f"<img src='data:image/png;base64,{data}' alt='{caption}'>"
+        else:
+            src = html.escape(block[1])
+            img = f"<a href='{src}'><img src='{src}' alt='{caption}'></a>"
+        return f"<figure>{img}<figcaption>{caption}</figcaption></figure>"
+    if kind == "html":
+        return block[1]
+    return f"<div class='scroll'>{block[1].html()}</div>"

@@ -1,12 +1,15 @@
-"""Summary tables: built once as :class:`Table` objects, written as Markdown and HTML.
+"""Summary tables: built once as :class:`Table` objects, written as Markdown, HTML and
+LaTeX (``summary.tex``: booktabs rules, the best value in bold).
 
-Numbers are formatted here and only here, so ``summary.md`` and ``index.html`` agree.
+Numbers are formatted here and only here, so ``summary.md``, ``index.html`` and
+``summary.tex`` agree.
 """
 
 from __future__ import annotations
 
 import html
 import math
+import re
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -50,6 +53,39 @@ class Table:
         return (f"<h3>{html.escape(self.title)}</h3>{note}"
                 f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
+    def latex(self, label: str = "") -> str:
+        """A ``table`` float with a booktabs ``tabular`` (``\\usepackage{booktabs}``):
+        first column left, the others right; bold cells in ``\\textbf``; the note as
+        the caption."""
+        def cell(i: int, j: int, text: str) -> str:
+            text = latex_escape(text)
+            return f"\\textbf{{{text}}}" if (i, j) in self.bold and text else text
+
+        cols = "l" + "r" * (len(self.header) - 1)
+        lines = ["\\begin{table}[ht]", "\\centering", "\\small",
+                 f"\\caption{{{latex_escape(self.title)}. {latex_escape(self.note)}}}"]
+        if label:
+            lines.append(f"\\label{{{label}}}")
+        lines += [f"\\begin{{tabular}}{{{cols}}}", "\\toprule",
+                  " & ".join(latex_escape(h) for h in self.header) + " \\\\", "\\midrule"]
+        lines += [" & ".join(cell(i, j, c) for j, c in enumerate(row)) + " \\\\"
+                  for i, row in enumerate(self.rows)]
+        lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+        return "\n".join(lines) + "\n"
+
+
+LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
+                 "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
+                 "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                 "\u00b1": r"$\pm$", "\u00b2": r"$^2$", "\u2264": r"$\leq$"}
+
+
+def latex_escape(text: str) -> str:
+    """``text`` safe inside a LaTeX table cell (special characters escaped, +- as
+    ``$\\pm$``)."""
+    return re.sub("|".join(re.escape(c) for c in LATEX_SPECIAL),
+                  lambda m: LATEX_SPECIAL[m.group()], text)
+
 
 def num(x: float, digits: int = 4) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
@@ -68,7 +104,7 @@ def settings_header(frame: pd.DataFrame, level_name: str) -> tuple[list[str], li
     keys = frame[["context", "level", "setting"]].drop_duplicates().sort_values(
         ["context", "level"])
     one_context = keys.context.nunique() == 1
-    titles = [f"{level_name} {lv:g}" if one_context else f"{c}; {level_name} {lv:g}"
+    titles = [f"{level_name} {lv:.12g}" if one_context else f"{c}; {level_name} {lv:.12g}"
               for c, lv in zip(keys.context, keys.level, strict=True)]
     return list(keys.setting), titles
 
@@ -164,17 +200,38 @@ def auc_table(auc: pd.DataFrame, metric: str, higher: bool, level_name: str) -> 
                  ["context", "loss", "levels", "AUC / range"], rows, bold, note)
 
 
-def rank_table(avg: pd.Series, per_setting: pd.DataFrame, dropped: list[str]) -> Table:
-    rows = [[loss, num(rank, 3)] for loss, rank in avg.items()]
-    note = (f"Rank of each loss by mean final value within each of {len(per_setting)} "
-            "settings (1 = best, ties averaged), averaged over the settings.")
+def block_rank_table(scores: pd.DataFrame, higher: bool, what: str, metric: str,
+                     unit: str, title: str, dropped: list[str] = ()) -> Table:
+    """Losses x blocks: each block's score (``what`` of ``metric``) with the loss's rank
+    in that block, and the average rank; the best average rank in bold."""
+    from harness.report.stats import ranks
+
+    r = ranks(scores, higher)
+    avg = r.mean().sort_values()
+    blocks = list(scores.index)
+    wide = len(blocks) > 12  # many seeds or data sets: the average only
+    name = "seed " if unit == "seeds" else ""
+    header = ["loss"] + ([] if wide else [f"{name}{b}" for b in blocks]) + ["average rank"]
+    rows, bold = [], set()
+    for i, (loss, rank) in enumerate(avg.items()):
+        cells = [] if wide else [f"{num(scores.at[b, loss])} ({num(r.at[b, loss], 3)})"
+                                 for b in blocks]
+        rows.append([loss, *cells, num(rank, 3)])
+        if rank == avg.min():
+            bold.add((i, len(header) - 1))
+    direction = "higher" if higher else "lower"
+    note = (f"Per {unit[:-1] if unit.endswith('s') else unit}: the {what} of test {metric} "
+            f"({direction} is better) and, in brackets, the loss's rank there (1 = best, "
+            f"ties averaged); average rank over the {len(blocks)} {unit}.")
     if dropped:
-        note += f" Left out (some loss has no completed run there): {', '.join(dropped)}."
-    bold = {(i, 1) for i, rank in enumerate(avg) if rank == avg.min()}
-    return Table("Average rank", ["loss", "average rank"], rows, bold, note)
+        note += f" Left out (some loss has no complete result there): {', '.join(dropped)}."
+    return Table(title, header, rows, bold, note)
 
 
-def speed_table(speed: pd.DataFrame, level_name: str, fraction: float) -> Table | None:
+def speed_table(speed: pd.DataFrame, level_name: str, fraction: float,
+                seconds: str | None) -> Table | None:
+    """Losses x settings: mean epochs (and ``seconds``, when they compare) to the target,
+    over the runs that reached it (reached / runs)."""
     if speed.empty:
         return None
     settings, titles = settings_header(speed, level_name)
@@ -187,12 +244,13 @@ def speed_table(speed: pd.DataFrame, level_name: str, fraction: float) -> Table 
                 row.append("")
                 continue
             c = cells.loc[(setting, loss)]
-            row.append(f"{num(c.epochs, 3)} ep, {num(c.seconds, 2)} s ({int(c.reached)}/"
-                       f"{int(c.runs)})" if c.reached else f"not reached (0/{int(c.runs)})")
+            time = f", {num(c.seconds, 2)} s" if seconds else ""
+            row.append(f"{num(c.epochs, 3)} ep{time} ({int(c.reached)}/{int(c.runs)})"
+                       if c.reached else f"not reached (0/{int(c.runs)})")
         rows.append(row)
-    note = (f"Mean epochs and training seconds to get {fraction:.0%} of the way from the "
-            "untrained model (epoch 0) to the best final value of any loss with the same "
-            "seed, over the runs that got there (reached / runs).")
+    note = (f"Mean epochs{' and ' + seconds if seconds else ''} to get {fraction:.0%} of "
+            "the way from the untrained model (epoch 0) to the best final value of any loss "
+            "with the same seed, over the runs that got there (reached / runs).")
     return Table("Speed to target", ["loss", *titles], rows, note=note)
 
 
