@@ -35,7 +35,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from harness.config import CONF_DIR, groups_help, register_configs
-from harness.jobs.resume import job_dirname
+from harness.jobs.resume import fresh_dir, job_dirname
 
 log = logging.getLogger("harness")
 
@@ -43,6 +43,9 @@ if not OmegaConf.has_resolver("harness_job_dir"):
     OmegaConf.register_new_resolver("harness_job_dir", job_dirname)
 if not OmegaConf.has_resolver("harness_groups"):  # --help's list of config groups
     OmegaConf.register_new_resolver("harness_groups", groups_help)
+if not OmegaConf.has_resolver("harness_fresh"):  # default output folders never collide
+    # cached in the config (as Hydra's ${now:}), which Hydra hands to every job's config
+    OmegaConf.register_new_resolver("harness_fresh", fresh_dir, use_cache=True)
 register_configs()
 
 
@@ -107,6 +110,7 @@ def main() -> None:
         hydra_main()  # the user asked for Hydra's own, full error report
         return
     _check_arguments(sys.argv[1:])
+    sys.argv[1:] = defer_group_keys(sys.argv[1:])
     before = os.environ.get("HYDRA_FULL_ERROR")
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing a report
     try:
@@ -122,6 +126,37 @@ def main() -> None:
             os.environ.pop("HYDRA_FULL_ERROR", None)
         else:
             os.environ["HYDRA_FULL_ERROR"] = before
+
+
+def defer_group_keys(argv: list[str]) -> list[str]:
+    """In a sweep over a group's options (``-m data=binary,moons``), a key of that group
+    (``data.label_noise=0.1``) belongs to each option the sweep picks, not to the primary
+    config's default option (which may not have it: Hydra would refuse it there). So it
+    becomes a one-value sweep (``data.label_noise=choice(0.1)``), which Hydra applies to
+    each job after its option is chosen; every job sees ``data.label_noise=0.1``."""
+    if not {"-m", "--multirun"} & set(argv):
+        return argv
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import OverrideType
+
+    from harness.config import USER_GROUPS
+
+    try:
+        parsed = {a: OverridesParser.create().parse_override(a)
+                  for a in argv if not a.startswith("-")}
+    except Exception:  # Hydra reports what it cannot parse, as one line, later
+        return argv
+    swept = {o.key_or_group for o in parsed.values()
+             if o.is_sweep_override() and o.key_or_group in USER_GROUPS}
+    out = []
+    for arg in argv:
+        o = parsed.get(arg)
+        if (o is not None and o.type == OverrideType.CHANGE and not o.is_sweep_override()
+                and o.key_or_group.split(".", 1)[0] in swept and "." in o.key_or_group):
+            key, value = arg.split("=", 1)
+            arg = f"{key}=choice({value})"
+        out.append(arg)
+    return out
 
 
 def _parser():

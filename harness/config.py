@@ -226,13 +226,43 @@ def _check_node(prefix: str, node: DictConfig, owner: str = "") -> None:
             check.check(prefix + f.name, item, owner)
 
 
-def _plain(value: Any) -> Any:
-    """Config values as table cells: lists become their JSON text, so they stay
-    hashable for a pandas groupby."""
-    if isinstance(value, (ListConfig, list, tuple)):
-        return json.dumps(OmegaConf.to_container(value) if isinstance(value, ListConfig)
-                          else list(value))
+SIGNIFICANT = 12  # digits a float config value keeps: float noise beyond is one value
+
+
+def canonical(value: Any) -> Any:
+    """A float as the shortest float with :data:`SIGNIFICANT` significant digits, so a
+    value that prints the same is the same value: ``range(0.1,0.4,0.1)``'s
+    ``0.30000000000000004`` is ``0.3``. Anything else as it is.
+
+    >>> canonical(0.1 + 0.2), canonical(1e-4), canonical(2)
+    (0.3, 0.0001, 2)
+    """
+    if isinstance(value, float) and not isinstance(value, bool):
+        return float(f"{value:.{SIGNIFICANT}g}")
     return value
+
+
+def _plain(value: Any) -> Any:
+    """Config values as table cells: floats :func:`canonical`, lists their JSON text
+    (hashable for a pandas groupby)."""
+    if isinstance(value, (ListConfig, list, tuple)):
+        items = OmegaConf.to_container(value) if isinstance(value, ListConfig) else value
+        return json.dumps([canonical(v) for v in items])
+    return canonical(value)
+
+
+def canonicalise(cfg: DictConfig) -> None:
+    """Make every float value of ``cfg`` (and of its lists) :func:`canonical`, in place:
+    the run then computes with the value its run id was made from."""
+    for key, value in cfg.items():
+        if isinstance(value, DictConfig):
+            canonicalise(value)
+        elif isinstance(value, ListConfig):
+            for i, item in enumerate(value):
+                if isinstance(item, float) and canonical(item) != item:
+                    value[i] = canonical(item)
+        elif isinstance(value, float) and canonical(value) != value:
+            cfg[key] = canonical(value)
 
 
 def flatten(cfg: DictConfig, choices: dict[str, str]) -> dict[str, Any]:

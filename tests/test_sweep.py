@@ -171,3 +171,45 @@ def test_fast_composition_equals_hydras(overrides):
     assert OmegaConf.to_container(fast) == OmegaConf.to_container(full)
     assert OmegaConf.to_yaml(fast) == OmegaConf.to_yaml(full)
     assert composer.take(overrides) is fast and composer.take(overrides) is None
+
+
+# ---------------------------------------------------------------- issue 16: sweep values and keys
+def test_a_float_that_prints_the_same_is_one_setting_and_one_run(tmp_path):
+    """range(0.1,0.4,0.1) gives 0.30000000000000004: the run id is made from 0.3
+    (harness.config.canonical), so a later sweep of 0.3 finds it done, and the run
+    computes with 0.3."""
+    first = run_main("-m", "data.outlier_frac=range(0.1,0.4,0.1)", *TINY,
+                     f"hydra.sweep.dir={tmp_path}")
+    assert first.returncode == 0, first.stderr
+    assert any("0.30000000000000004" in p.name for p in tmp_path.iterdir())
+    again = run_main("-m", "data.outlier_frac=0.3", *TINY, f"hydra.sweep.dir={tmp_path}")
+    assert "1 jobs: 1 done, 0 to run" in again.stdout + again.stderr
+    s = results.summaries(tmp_path)
+    assert sorted(s["data.outlier_frac"]) == [0.1, 0.2, 0.3, 0.4]
+    assert sorted(s["corruption_level"]) == [0.1, 0.2, 0.3, 0.4]
+    from harness.report.__main__ import main as report
+
+    assert report([str(tmp_path), "--out", str(tmp_path / "r")]) == 0
+
+
+def test_a_key_of_a_swept_group_reaches_each_option(tmp_path):
+    """-m data=binary,moons data.label_noise=0.1: both data sets have the key, so both
+    jobs run with it (the primary config's default data set, outliers, has none)."""
+    proc = run_main("-m", "data=binary,moons", "data.label_noise=0.1", "loss=bce", *TINY,
+                    f"hydra.sweep.dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr
+    s = results.summaries(tmp_path).set_index("data")
+    assert list(s.loc[["binary", "moons"], "data.label_noise"]) == [0.1, 0.1]
+    names = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
+    assert len(names) == 2 and all("data.label_noise=0.1," in n for n in names)
+    assert "choice" not in "".join(names)  # each job's own override, as if not swept
+
+
+def test_a_default_folder_is_new_for_every_command(tmp_path):
+    from harness.jobs import resume
+
+    base = str(tmp_path / "runs" / "2026-11-29_10-00-00")
+    first = resume.fresh_dir(base)
+    assert first == base and resume.fresh_dir(base) == base  # asked again: the same
+    resume._FRESH.clear()  # as another process would see it
+    assert resume.fresh_dir(base) == base + "-2" and (tmp_path / "runs").is_dir()

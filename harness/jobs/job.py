@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 import harness
 import losses
 from harness import results
-from harness.config import flatten, validate
+from harness.config import canonicalise, flatten, validate
 from harness.errors import HarnessError
 from harness.seeding import derive_seeds
 from harness.training.loop import Alone, FitResult, fit, member_splits
@@ -196,6 +196,7 @@ def prepare(cfg: DictConfig, choices: dict[str, str] | None = None,
     cfg, choices = task.cfg, task.choices
     t0 = time.perf_counter()
     check_config(cfg)  # before anything named by a _target_ is imported
+    canonicalise(cfg)  # 0.30000000000000004 is 0.3, as in the run id
     validate(cfg)
     threads = set_threads(cfg.trainer.get("threads"))  # before any work
     loss = build_loss(cfg)

@@ -39,6 +39,31 @@ def job_dirname(overrides: str) -> str:
     return name
 
 
+_FRESH: dict[str, str] = {}
+
+
+def fresh_dir(path: str) -> str:
+    """A folder no other command uses: ``path`` itself if this process creates it, else
+    ``path-2``, ``path-3``, ... (created now; ``mkdir`` fails if the folder exists, so two
+    commands started in the same second never share one). The default run and sweep
+    folders are ``${harness_fresh:outputs/runs/${now:...}}``; one process asking again
+    gets the same folder."""
+    if path not in _FRESH:
+        base = Path(path)
+        base.parent.mkdir(parents=True, exist_ok=True)
+        for i in range(1, 10_000):
+            candidate = base if i == 1 else base.with_name(f"{base.name}-{i}")
+            try:
+                candidate.mkdir()
+            except FileExistsError:
+                continue
+            _FRESH[path] = str(candidate)
+            break
+        else:
+            raise OSError(f"cannot find a free folder name next to {path}")
+    return _FRESH[path]
+
+
 def finished_runs(*folders: str | Path) -> dict[str, Path]:
     """run id -> run folder, for every finished run (see the module docstring) at or
     below ``folders`` (missing folders hold none). The first folder holding a run id

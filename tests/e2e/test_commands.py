@@ -30,3 +30,22 @@ def test_an_unknown_protocol_is_one_line_and_exit_2():
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error: unknown protocol 'nope'")
     assert proc.stderr.count("\n") == 1
+
+
+def test_two_commands_started_together_never_share_a_folder(tmp_path):
+    """Two runs resolving the same default folder name (here forced: the same base, as
+    two commands started in the same second get from ${now:}) get two folders, each
+    with its own run (harness.jobs.resume.fresh_dir)."""
+    import subprocess
+    import sys
+
+    folder = f"hydra.run.dir=${{harness_fresh:{tmp_path}/runs/same-second}}"
+    procs = [subprocess.Popen([sys.executable, "-m", "harness", f"loss={loss}", *TINY, folder],
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for loss in ("mse", "huber")]
+    for proc in procs:
+        assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    runs = {json.loads(p.read_text())["config"]["loss"]: p.parent.name
+            for p in (tmp_path / "runs").glob("*/summary.json")}
+    assert sorted(runs) == ["huber", "mse"]
+    assert sorted(runs.values()) == ["same-second", "same-second-2"]
