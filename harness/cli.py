@@ -35,6 +35,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from harness.config import CONF_DIR, groups_help, register_configs
+from harness.jobs.compose import guard_compositions
 from harness.jobs.resume import fresh_dir, job_dirname
 
 log = logging.getLogger("harness")
@@ -47,6 +48,18 @@ if not OmegaConf.has_resolver("harness_fresh"):  # default output folders never 
     # cached in the config (as Hydra's ${now:}), which Hydra hands to every job's config
     OmegaConf.register_new_resolver("harness_fresh", fresh_dir, use_cache=True)
 register_configs()
+
+
+def _check_composed(cfg: DictConfig) -> None:
+    """Every composed config: what Hydra would build from its ``hydra`` node must be
+    allowed (:func:`harness.safety.check_hydra`) before Hydra builds anything."""
+    from harness.safety import check_hydra
+
+    if "hydra" in cfg:
+        check_hydra(cfg.hydra)
+
+
+guard_compositions(_check_composed)
 
 
 def task(cfg: DictConfig) -> float | None:
@@ -199,6 +212,13 @@ def _check_arguments(argv: list[str], one_line: bool = True) -> None:
 def error_line(err: BaseException) -> str | None:
     """One line for an error Hydra raises before a job runs, keeping what it says is
     allowed; None for anything else (a bug: it keeps its traceback)."""
+    from harness.errors import HarnessError
+
+    cause = err
+    while cause is not None:  # the harness's own refusal, wherever Hydra wrapped it
+        if isinstance(cause, HarnessError):
+            return str(cause)
+        cause = cause.__cause__ or cause.__context__
     if isinstance(err, OverrideParseException):
         return (f"cannot parse the override '{err.override}': {'; '.join(_lines(err.message))}"
                 " (an override is group=option, group.key=value or +group.key=value).")

@@ -32,6 +32,28 @@ def check_version() -> None:
                            f"'hydra-core>={SUPPORTED},<1.4'.")
 
 
+def guard_compositions(check) -> None:
+    """Run ``check(cfg)`` on every config Hydra composes (the primary config, each sweep
+    job's, ``--help``'s and ``--cfg``'s), before Hydra configures logging from it or
+    instantiates its launcher, sweeper or callbacks: Hydra composes every config through
+    ``ConfigLoaderImpl.load_configuration``, which this wraps once per process."""
+    check_version()
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    original = ConfigLoaderImpl.load_configuration
+    if getattr(original, "harness_guard", None) is check:
+        return
+
+    def load_configuration(self, *args, **kwargs):
+        cfg = original(self, *args, **kwargs)
+        check(cfg)
+        return cfg
+
+    load_configuration.harness_guard = check  # type: ignore[attr-defined]
+    load_configuration.__wrapped__ = original  # type: ignore[attr-defined]
+    ConfigLoaderImpl.load_configuration = load_configuration  # type: ignore[method-assign]
+
+
 def basic_sweeper() -> type:
     """Hydra's basic grid sweeper class (the harness sweeper extends it)."""
     check_version()
