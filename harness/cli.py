@@ -35,6 +35,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from harness.config import CONF_DIR, groups_help, register_configs
+from harness.errors import HarnessError
 from harness.jobs.compose import guard_compositions
 from harness.jobs.resume import fresh_dir, job_dirname
 
@@ -72,6 +73,7 @@ def task(cfg: DictConfig) -> float | None:
 
 
 def _task(cfg: DictConfig) -> float | None:
+    from harness import plugins
     from harness.errors import user_errors
     from harness.jobs.job import Task
     from harness.jobs.lifecycle import run_jobs, run_one
@@ -80,6 +82,7 @@ def _task(cfg: DictConfig) -> float | None:
     hc = HydraConfig.get()
     out_dir = hc.runtime.output_dir
     choices = dict(hc.runtime.choices)
+    plugins.load(cfg.get("plugins") or [])  # a worker process loads them too
     if hc.mode != RunMode.MULTIRUN:
         try:
             summary = run_one(cfg, out_dir, choices)
@@ -123,6 +126,13 @@ def main() -> None:
         hydra_main()  # the user asked for Hydra's own, full error report
         return
     _check_arguments(sys.argv[1:])
+    try:  # before Hydra composes: a plugin's options must exist by then
+        from harness import plugins
+
+        plugins.load(plugins.named_in(sys.argv[1:]))  # installed, HARNESS_PLUGINS, named
+    except HarnessError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
     sys.argv[1:] = defer_group_keys(sys.argv[1:])
     before = os.environ.get("HYDRA_FULL_ERROR")
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing a report
@@ -212,8 +222,6 @@ def _check_arguments(argv: list[str], one_line: bool = True) -> None:
 def error_line(err: BaseException) -> str | None:
     """One line for an error Hydra raises before a job runs, keeping what it says is
     allowed; None for anything else (a bug: it keeps its traceback)."""
-    from harness.errors import HarnessError
-
     cause = err
     while cause is not None:  # the harness's own refusal, wherever Hydra wrapped it
         if isinstance(cause, HarnessError):

@@ -135,6 +135,8 @@ class HarnessSchema:
     optim: Any = MISSING
     trainer: Any = MISSING
     seed: int = ranged(0, "[0, inf)", int)
+    # modules or .py files to load as plugins (harness.plugins); not part of the run id
+    plugins: list[str] = field(default_factory=list)
 
 
 def loss_schema(spec: Any) -> type:
@@ -155,14 +157,25 @@ SCHEMAS = {
 }
 
 
+def model_schema(spec: Any) -> type:
+    """The schema of a plugin model (:class:`harness.plugins.ModelSpec`): its
+    ``_target_`` and its declared keys."""
+    return make_dataclass(f"{spec.name}_model", [
+        ("_target_", str, field(default=spec.target)), *[_knob_field(k) for k in spec.knobs]])
+
+
 def schemas() -> dict[str, dict[str, type]]:
     """group -> option -> schema, for every option: the fixed ones (:data:`SCHEMAS`), one
-    per registered data set (:func:`data_schema`) and one per loss (:func:`loss_schema`)."""
+    per registered data set (:func:`data_schema`), loss (:func:`loss_schema`) and plugin
+    model (:func:`model_schema`)."""
     import losses
     from harness.data import SOURCES
+    from harness.plugins import MODELS
 
     return {**SCHEMAS, "data": {name: data_schema(name) for name in SOURCES},
-            "loss": {name: loss_schema(losses.spec(name)) for name in losses.available()}}
+            "loss": {name: loss_schema(losses.spec(name)) for name in losses.available()},
+            "model": {**SCHEMAS["model"],
+                      **{name: model_schema(spec) for name, spec in MODELS.items()}}}
 
 
 USER_GROUPS = ("data", "model", "loss", "optim", "trainer", "experiment")
@@ -170,16 +183,10 @@ USER_GROUPS = ("data", "model", "loss", "optim", "trainer", "experiment")
 
 def group_options(group: str) -> list[str]:
     """The options of a config group a user picks from: its files in ``conf/<group>/``
-    and, for ``data`` and ``loss``, every registered data set or loss."""
+    and every registered data set, loss or model (plugins' included)."""
     options = {p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml")}
-    if group == "data":
-        from harness.data import SOURCES
-
-        options |= set(SOURCES)
-    elif group == "loss":
-        import losses
-
-        options |= set(losses.available())
+    if group in ("data", "loss", "model"):
+        options |= set(schemas()[group])
     return sorted(options)
 
 
@@ -189,12 +196,18 @@ def groups_help() -> str:
 
 
 def register_configs() -> None:
-    """Put every schema in Hydra's ConfigStore (idempotent)."""
+    """Put every schema in Hydra's ConfigStore (idempotent): ``schema/<group>/<name>``
+    for the files of ``conf/`` to start from, and ``<group>/<name>`` itself for an option
+    that has no file there (a plugin's: ``loss=mine`` works as soon as it is
+    registered)."""
     cs = ConfigStore.instance()
     cs.store(name="harness_schema", node=HarnessSchema)
     for group, table in schemas().items():
+        files = {p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml")}
         for name, node in table.items():
             cs.store(group=f"schema/{group}", name=name, node=node)
+            if name not in files:
+                cs.store(group=group, name=name, node=node)
 
 
 def validate(cfg: DictConfig) -> None:
@@ -252,9 +265,13 @@ def _plain(value: Any) -> Any:
 
 
 def canonicalise(cfg: DictConfig) -> None:
-    """Make every float value of ``cfg`` (and of its lists) :func:`canonical`, in place:
-    the run then computes with the value its run id was made from."""
-    for key, value in cfg.items():
+    """Make every float value of the run's config (its groups and top-level keys, not
+    Hydra's node) :func:`canonical`, in place: the run then computes with the value its
+    run id was made from."""
+    for key in cfg:
+        if key == "hydra":
+            continue
+        value = cfg[key]
         if isinstance(value, DictConfig):
             canonicalise(value)
         elif isinstance(value, ListConfig):
@@ -279,6 +296,6 @@ def flatten(cfg: DictConfig, choices: dict[str, str]) -> dict[str, Any]:
                 continue
             flat[f"{group}.{key}"] = _plain(value)
     for key, value in cfg.items():
-        if key not in GROUPS and key != "hydra":
+        if key not in GROUPS and key not in ("hydra", "plugins"):  # plugins: not the run
             flat[key] = _plain(value)
     return flat

@@ -84,3 +84,50 @@ def run_main(*args: str, module: str = "harness") -> subprocess.CompletedProcess
             handler.close()
             logging.getLogger().removeHandler(handler)
     return subprocess.CompletedProcess([module, *args], code, out.getvalue(), err.getvalue())
+
+
+def isolated_registries():
+    """A context in which plugins may register losses, data sets and models; on exit the
+    registries (and the ConfigStore options and trusted modules they added) are as
+    before, so other tests see the built-ins only."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def isolated():
+        from hydra.core.config_store import ConfigStore
+
+        import losses.registry as registry
+        from harness import plugins, safety
+        from harness.data import sources
+
+        saved = [(registry._SPECS, dict(registry._SPECS)), (registry._NAMES,
+                 dict(registry._NAMES)), (sources.SOURCES, dict(sources.SOURCES)),
+                 (plugins.MODELS, dict(plugins.MODELS)), (plugins.LOADED,
+                 dict(plugins.LOADED))]
+        trusted, modules = list(safety.TRUSTED), set(sys.modules)
+        repo = ConfigStore.instance().repo
+        store = {g: set(repo[g]) if isinstance(repo.get(g), dict) else None
+                 for g in ("loss", "data", "model")}
+        schema = {g: set(repo["schema"][g]) for g in repo.get("schema", {})}
+        try:
+            yield
+        finally:
+            for live, copy in saved:
+                live.clear()
+                live.update(copy)
+            safety.TRUSTED[:] = trusted
+            for name in set(sys.modules) - modules:
+                if not name.startswith(("harness", "losses", "torch", "sklearn", "pandas",
+                                        "numpy", "scipy", "matplotlib", "seaborn")):
+                    sys.modules.pop(name, None)
+            for group, names in store.items():
+                if names is None:
+                    repo.pop(group, None)
+                else:
+                    for name in set(repo.get(group, {})) - names:
+                        del repo[group][name]
+            for group, names in schema.items():
+                for name in set(repo["schema"][group]) - names:
+                    del repo["schema"][group][name]
+
+    return isolated()

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.data import tables as _tables  # noqa: F401, E402  (registers data=table)
 from harness.data.corruptions import CORRUPTIONS, LEVEL_KEY, corruption, corruption_order
 from harness.data.corruptions import knobs as corruption_knobs
 from harness.data.knobs import Knob
@@ -49,15 +50,20 @@ __all__ = ["CORRUPTIONS", "LEVEL_KEY", "SOURCES", "SPLITS", "Dataset", "Knob", "
            "check", "corruption", "corruption_order", "knobs", "source", "task_of"]
 
 
-def task_of(target: Any) -> str:
-    """The task of the data set a config's ``data._target_`` names, before any data is
-    built; a :class:`HarnessError` for anything that is not a data set's builder."""
+def task_of(target: Any, params: dict[str, Any] | None = None) -> str:
+    """The task of the data set a config's ``data._target_`` names (with its keys
+    ``params``, for a data set whose data decide), before any data are built; a
+    :class:`HarnessError` for anything that is not a data set's builder."""
     name = str(target)
     prefix = "harness.data."
-    if name.startswith(prefix) and name[len(prefix):] in SOURCES:
-        return SOURCES[name[len(prefix):]].task
-    raise HarnessError(f"data._target_={target} is not a data set builder; use data=<name>, "
-                       f"one of conf/data/: {', '.join(sorted(SOURCES))}.")
+    if not (name.startswith(prefix) and name[len(prefix):] in SOURCES):
+        raise HarnessError(f"data._target_={target} is not a data set builder; use "
+                           f"data=<name>, one of conf/data/: {', '.join(sorted(SOURCES))}.")
+    src = SOURCES[name[len(prefix):]]
+    if src.task is not None:
+        return src.task
+    own = {k.name for k in src.knobs}
+    return src.task_of(**{k: v for k, v in (params or {}).items() if k in own})
 
 
 def knobs(name: str) -> list[Knob]:
@@ -66,8 +72,9 @@ def knobs(name: str) -> list[Knob]:
     level's default is the source's)."""
     src = SOURCES[name]
     split = [k for k in SPLIT_KNOBS if not (src.own_test and k.name == "test_frac")]
+    levels = set(LEVEL_KEY.values()) if src.task is None else {LEVEL_KEY[src.task]}
     corruption = [Knob(k.name, src.level, k.kind, k.interval, k.choices, k.optional, k.doc)
-                  if k.name == LEVEL_KEY[src.task] else k
+                  if k.name in levels else k
                   for k in corruption_knobs(src.task)]
     return [*src.knobs, *split, *TASK_KNOBS[src.task], *corruption]
 

@@ -72,14 +72,20 @@ def corruption(name: str, tasks: tuple[str, ...], ranges: Mapping[str, str] | No
     return register
 
 
-def knobs(task: str) -> list[Knob]:
+def knobs(task: str | None) -> list[Knob]:
     """The corruption keys of ``task``'s data sets: the kind, the level, then every
-    kind's parameters (each once)."""
-    kinds = CORRUPTIONS[task]
-    out = [Knob("corruption", DEFAULT_KIND[task], str, choices=tuple(kinds),
-                doc=" | ".join(kinds) + " (training split only)"),
-           Knob(LEVEL_KEY[task], 0.0, float, LEVEL_RANGE[task],
-                doc="the corruption level: fraction of training points corrupted")]
+    kind's parameters (each once). ``task=None`` (a data set whose task its data decide):
+    the keys of every task, the kind ``auto`` by default (the task's default kind)."""
+    tasks = TASKS if task is None else (task,)
+    kinds = {name: kind for t in tasks for name, kind in CORRUPTIONS[t].items()}
+    default = "auto" if task is None else DEFAULT_KIND[task]
+    out = [Knob("corruption", default, str, choices=(("auto",) if task is None else ())
+                + tuple(kinds), doc=" | ".join(kinds) + " (training split only)")]
+    for key in dict.fromkeys(LEVEL_KEY[t] for t in tasks):
+        ranges = {LEVEL_RANGE[t] for t in tasks if LEVEL_KEY[t] == key}
+        out.append(Knob(key, 0.0, float, LEVEL_RANGE[task] if task else
+                        max(ranges, key=lambda r: r.endswith("]")),
+                        doc="the corruption level: fraction of training points corrupted"))
     seen = set()
     for kind in kinds.values():
         for knob in kind.knobs:

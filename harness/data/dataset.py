@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.data import check, knobs
-from harness.data.corruptions import LEVEL_KEY, corrupt, corruption_order
+from harness.data import check, knobs, task_of
+from harness.data.corruptions import DEFAULT_KIND, LEVEL_KEY, corrupt, corruption_order
 from harness.data.corruptions import knobs as corruption_knobs
 from harness.data.sources import SOURCES
 from harness.data.split import SPLITS, carve_val, split_indices, standardise
@@ -92,9 +92,13 @@ def build(name: str, *, seeds: dict[str, int], corruption: str, level: float,
     the corruption (which works in clean-target stds either way): for losses that need
     the original scale or sign, such as ``msle`` on the positive ``diabetes`` targets."""
     src = SOURCES[name]
-    task = src.task
     rng = np.random.default_rng(seeds["data"])
     pool = src.fn(rng, **source_params)
+    task = src.task or pool.task
+    if task not in LEVEL_KEY:
+        raise HarnessError(f"data set '{name}' gave no task (its pool's task is {task!r}).")
+    if corruption == "auto":
+        corruption = DEFAULT_KIND[task]
     n = len(pool.y)
     idx = (split_indices(n, val_frac, test_frac, rng) if pool.test is None
            else carve_val(n, pool.test, val_frac, rng))
@@ -132,7 +136,7 @@ def build(name: str, *, seeds: dict[str, int], corruption: str, level: float,
             "n_corrupted_val": int(mask_val.sum()),
             "n_train": len(idx["train"]), "n_val": len(idx["val"]),
             "n_test": len(idx["test"]), "n_features": X.shape[1],
-            **({"targets": targets} if task == "regression" else {})}
+            **({"targets": targets} if task == "regression" else {}), **pool.info}
     return Dataset(name, task, Xt, yt, clean_y, torch.from_numpy(mask), pool.n_classes, idx,
                    info, X_train_clean=clean_X, X_val_corrupted=X_val_c,
                    y_val_corrupted=torch.as_tensor(y_tv[n_train:], dtype=ydtype),
@@ -146,25 +150,27 @@ def builder(name: str):
     :class:`Dataset`."""
     src = SOURCES[name]
     own = {k.name for k in src.knobs}
-    extra = {k.name for k in corruption_knobs(src.task)} - {"corruption", LEVEL_KEY[src.task]}
 
     def build_named(*, seeds: dict[str, int], **params: Any) -> Dataset:
-        unknown = set(params) - {k.name for k in knobs(name)}
+        keys = knobs(name)
+        unknown = set(params) - {k.name for k in keys}
         if unknown:
             raise HarnessError(f"data '{name}' has no key(s) {', '.join(sorted(unknown))}; "
-                               f"its keys: {', '.join(k.name for k in knobs(name))}.")
+                               f"its keys: {', '.join(k.name for k in keys)}.")
         check(name, params)
-        values = {k.name: params.get(k.name, k.default) for k in knobs(name)}
+        values = {k.name: params.get(k.name, k.default) for k in keys}
+        task = task_of(f"harness.data.{name}", values)
+        level = LEVEL_KEY[task]
+        extra = {k.name for k in corruption_knobs(task)} - {"corruption", level}
         return build(name, seeds=seeds, corruption=values["corruption"],
-                     level=values[LEVEL_KEY[src.task]],
-                     corruption_params={k: values[k] for k in extra},
-                     val_frac=values["val_frac"],
-                     test_frac=values.get("test_frac", 0.2),
-                     **({"targets": values["targets"]} if src.task == "regression" else {}),
+                     level=values[level], corruption_params={k: values[k] for k in extra},
+                     val_frac=values["val_frac"], test_frac=values.get("test_frac", 0.2),
+                     **({"targets": values["targets"]} if task == "regression" else {}),
                      **{k: values[k] for k in own})
 
     build_named.__name__ = build_named.__qualname__ = name
-    build_named.__doc__ = (f"Data set '{name}' ({src.task}): {src.doc}\n\nKeys: "
+    build_named.__doc__ = (f"Data set '{name}' ({src.task or 'task from its data'}): "
+                           f"{src.doc}\n\nKeys: "
                            + ", ".join(f"{k.name}={k.default!r}" for k in knobs(name)) + ".")
     build_named.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [inspect.Parameter("seeds", inspect.Parameter.KEYWORD_ONLY)]

@@ -29,11 +29,12 @@ class Knob:
     doc: str = ""
 
 
-def signature_knobs(fn: Callable, ranges: Mapping[str, str], skip: int = 0,
+def signature_knobs(fn: Callable, ranges: Mapping[str, str | tuple[str, ...]], skip: int = 0,
                     docs: Mapping[str, str] | None = None) -> list[Knob]:
     """The keyword-only parameters of ``fn`` that have a default, as knobs: default and
     type from the signature, interval from ``ranges`` (every numeric parameter needs
-    one). Parameters without a default are the harness's to supply."""
+    one; a tuple there is a string parameter's choices). Parameters without a default
+    are the harness's to supply."""
     hints = typing.get_type_hints(fn)
     out = []
     for p in list(inspect.signature(fn).parameters.values())[skip:]:
@@ -48,6 +49,8 @@ def signature_knobs(fn: Callable, ranges: Mapping[str, str], skip: int = 0,
                             f"str (or optional), not {hint}")
         if kind in (int, float) and p.name not in ranges:
             raise TypeError(f"{fn.__name__}: give the valid range of {p.name} in ranges=")
-        out.append(Knob(p.name, p.default, kind, ranges.get(p.name), None, optional,
-                        (docs or {}).get(p.name, "")))
+        rule = ranges.get(p.name)
+        choices = tuple(rule) if isinstance(rule, (tuple, list)) else None
+        out.append(Knob(p.name, p.default, kind, None if choices else rule, choices,
+                        optional, (docs or {}).get(p.name, "")))
     return out

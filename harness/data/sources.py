@@ -17,7 +17,7 @@ import functools
 import inspect
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -34,19 +34,23 @@ class Pool:
     y: np.ndarray  # [n]
     n_classes: int | None = None
     test: np.ndarray | None = None  # rows of the source's own test split, if it has one
+    task: str | None = None  # a source whose task its data decide says which it is
+    info: dict = field(default_factory=dict)  # what the source wants recorded
 
 
 @dataclass(frozen=True)
 class Source:
-    """A registered data set: its task, pool function, own keys, default corruption
-    level, and whether it keeps its own test split."""
+    """A registered data set: its task (None: its data decide, then ``task_of`` tells
+    the task from its keys before any data are built), pool function, own keys, default
+    corruption level, and whether it keeps its own test split."""
 
     name: str
-    task: str
+    task: str | None
     fn: Callable[..., Pool]
     knobs: tuple[Knob, ...]
     level: float = 0.0
     own_test: bool = False
+    task_of: Callable[..., str] | None = None
 
     @property
     def doc(self) -> str:
@@ -54,37 +58,48 @@ class Source:
 
 
 SOURCES: dict[str, Source] = {}
+# names harness.data already gives something else (a data set is harness.data.<name>)
+RESERVED = frozenset({"corruptions", "dataset", "knobs", "sources", "split", "tables",
+                      "build", "check", "corruption", "source", "task_of", "Dataset",
+                      "Knob", "Pool", "CORRUPTIONS", "LEVEL_KEY", "SOURCES", "SPLITS"})
 
 # keys of every data set of a task besides its source's, split and corruption keys
-TASK_KNOBS: dict[str, tuple[Knob, ...]] = {
+TASK_KNOBS: dict[str | None, tuple[Knob, ...]] = {
     "regression": (Knob("targets", "standardised", str, choices=("standardised", "raw"),
                         doc="standardised: in clean-training-target stds; raw: the source's "
                             "own units (diabetes: positive, for msle)"),),
     "binary": (), "multiclass": (),
 }
+TASK_KNOBS[None] = TASK_KNOBS["regression"]  # a task the data decide: any task's keys
 
 
-def source(name: str, task: str, ranges: Mapping[str, str] | None = None, *,
+def source(name: str, task: str | None, ranges: Mapping[str, str] | None = None, *,
            level: float = 0.0, own_test: bool = False,
-           docs: Mapping[str, str] | None = None) -> Callable[[Callable[..., Pool]],
-                                                           Callable[..., Pool]]:
+           docs: Mapping[str, str] | None = None,
+           task_of: Callable[..., str] | None = None) -> Callable[[Callable[..., Pool]],
+                                                                  Callable[..., Pool]]:
     """Decorator: register ``fn(rng, *, ...) -> Pool`` as data set ``name`` of ``task``.
 
     ``ranges`` gives the valid interval of each numeric parameter (``"[10, inf)"``);
     ``level`` the default corruption level; ``own_test`` that the pool carries its own
-    test rows (then the data set has ``val_frac`` but no ``test_frac``)."""
-    if task not in TASKS:
-        raise HarnessError(f"data set '{name}': task must be one of {', '.join(TASKS)}; "
-                           f"got {task!r}.")
+    test rows (then the data set has ``val_frac`` but no ``test_frac``). ``task=None``: the
+    data decide (the pool says which in ``Pool.task``), and ``task_of(**keys)`` must tell
+    it before any data are built. Raises :class:`HarnessError` for a name that is taken."""
+    if task not in (*TASKS, None) or (task is None and task_of is None):
+        raise HarnessError(f"data set '{name}': task must be one of {', '.join(TASKS)} "
+                           f"(or None with task_of=...); got {task!r}.")
 
     def register(fn: Callable[..., Pool]) -> Callable[..., Pool]:
+        if name in RESERVED or not name.isidentifier():
+            raise HarnessError(f"'{name}' cannot name a data set (it must be an identifier "
+                               f"and none of {', '.join(sorted(RESERVED))}).")
         if name in SOURCES:
             raise HarnessError(f"data set '{name}' is registered twice (by "
                                f"{SOURCES[name].fn.__module__} and {fn.__module__}); choose "
                                "another name.")
         SOURCES[name] = Source(name, task, fn, tuple(signature_knobs(fn, ranges or {},
                                                                      skip=1, docs=docs)),
-                               level, own_test)
+                               level, own_test, task_of)
         return fn
 
     return register

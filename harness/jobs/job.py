@@ -119,7 +119,7 @@ def data_task(cfg: DictConfig) -> str:
     """The task of the configured data set, known before any data is generated."""
     from harness.data import task_of
 
-    return task_of(cfg.data._target_)
+    return task_of(cfg.data._target_, OmegaConf.to_container(cfg.data, resolve=True))
 
 
 def check_fit(loss: losses.Loss, task: str, data_name: str) -> None:
@@ -221,8 +221,10 @@ def prepare(cfg: DictConfig, choices: dict[str, str] | None = None,
                            f"{type(model).__name__}, not a torch.nn.Module; use model=<name>, "
                            "one of conf/model/.")
     model = model.to(device)
+    from harness.plugins import LOADED
+
     summary.update(task=kind, loss_id=loss.id, data_info=data.info, device=str(device),
-                   threads=threads)
+                   threads=threads, plugins=sorted(LOADED))
     return Prepared(task, loss, data_name, device, seeds, data, model, summary, t0)
 
 
@@ -315,6 +317,9 @@ def print_summary(summary: dict[str, Any], result: FitResult, out_dir: str | Pat
     print(f"\n{summary['loss_id']} on {c['data']} ({summary['task']}) | model {c['model']} | "
           f"optim {c['optim']} lr={c.get('optim.lr')} | seed {c['seed']} | "
           f"{result.epochs_run} epochs, {status}")
+    inferred = (summary.get("data_info") or {}).get("task_inferred")
+    if inferred:
+        print(f"task {inferred}; set data.task to choose")
     if result.rows:
         table = summary_table(result.rows, result.epochs_run)
         print(table.to_string(float_format="%.4f", na_rep=""))

@@ -48,18 +48,28 @@ PER_MEMBER = ("seed", "loss", "optim.lr", "optim.weight_decay", "optim.momentum"
 Done = Callable[[Task, dict[str, Any]], None]
 
 
+def unstackable(cfg: Any) -> str | None:
+    """Why a job cannot train in a stack (its model or optimiser has no stacked form),
+    or None."""
+    from harness.training.stacked import MODELS, OPTIMIZERS
+
+    if str(cfg.model._target_) not in MODELS:
+        return f"model {cfg.model._target_} has no stacked form"
+    if str(cfg.optim._target_) not in OPTIMIZERS:
+        return f"optimiser {cfg.optim._target_} has no stacked form"
+    return None
+
+
 def group_key(cfg: Any, flat: dict[str, Any]) -> str | None:
     """What stacked jobs must share (data set and its shape, model, optimiser kind and
     its other settings, epochs, batch size, device); None when the job cannot be stacked
-    (a model or optimiser the stacked path does not know)."""
-    from harness.training.stacked import MODELS, OPTIMIZERS
-
-    model, optim = str(cfg.model._target_), str(cfg.optim._target_)
-    if model not in MODELS or optim not in OPTIMIZERS:
+    (:func:`unstackable`)."""
+    if unstackable(cfg) is not None:
         return None
     shared = {k: v for k, v in flat.items()
               if k not in COSMETIC_KEYS and k not in PER_MEMBER and not k.startswith("loss.")}
-    shared["targets"] = [str(cfg.data._target_), model, optim]
+    shared["targets"] = [str(cfg.data._target_), str(cfg.model._target_),
+                         str(cfg.optim._target_)]
     return json.dumps(shared, sort_keys=True, default=str)
 
 
@@ -85,10 +95,19 @@ def plan_groups(tasks: Sequence[Task], min_group: int = 2
 
 
 def describe(groups: list[list[Task]], alone: list[Task]) -> str:
-    """``16 jobs: 2 stacked groups (8+8), 1 run one by one``."""
+    """``16 jobs: 2 stacked groups (8+8), 1 run one by one (model x has no stacked
+    form)``."""
     total = sum(map(len, groups)) + len(alone)
     sizes = "+".join(str(len(g)) for g in groups) or "0"
-    rest = f", {len(alone)} run one by one" if alone else ""
+    why: list[str] = []
+    for task in alone:
+        try:
+            reason = unstackable(task.cfg) or "a group smaller than min_group"
+        except Exception:
+            reason = "a config that fails before training"
+        if reason not in why:
+            why.append(reason)
+    rest = f", {len(alone)} run one by one ({'; '.join(why)})" if alone else ""
     return f"{total} jobs: {len(groups)} stacked groups ({sizes}){rest}"
 
 

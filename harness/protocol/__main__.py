@@ -6,12 +6,13 @@ See :mod:`harness.protocol` for what it does.
 from __future__ import annotations
 
 import sys
+import textwrap
 import time
 from pathlib import Path
 
 from harness.cmdline import OneLineParser
 from harness.errors import user_errors
-from harness.protocol.spec import PRESETS_DIR, load_spec, presets
+from harness.protocol.spec import PRESETS_DIR, SPEC_KEYS, load_spec, presets
 
 EPILOG = """\
 examples:
@@ -21,10 +22,11 @@ examples:
   python -m harness.protocol regression_diabetes data.outlier_frac=0,0.1,0.3
   python -m harness.report outputs/protocol/regression_diabetes      (its report)
 
-key=value: a spec key (name, losses, settings, fixed, space, loss_space, budget,
-tune_seeds, seeds, sampler_seed, metric, out, rerun, vectorized), or a harness override: a sweep
-(a,b,c) replaces or adds a compared setting key; a single value replaces the preset's
-or joins every run's overrides. Re-running the same command resumes.
+key=value: a spec key, or a harness override: a sweep (a,b,c) replaces or adds a
+compared setting key; a single value replaces the preset's or joins every run's
+overrides. Re-running the same command resumes. plugins=[./my_loss.py] loads a plugin
+(README "Bring your own"). Spec keys:
+{keys}
 """
 
 
@@ -35,7 +37,8 @@ def parser() -> OneLineParser:
                     "selected on the corrupted validation split only; the selected "
                     "configuration is "
                     "re-run over several seeds and measured on the clean test split.",
-        epilog=EPILOG)
+        epilog=EPILOG.format(keys=textwrap.fill(", ".join(SPEC_KEYS), 88,
+                                                initial_indent="  ", subsequent_indent="  ")))
     p.add_argument("protocol", metavar="PROTOCOL",
                    help=f"a preset in {PRESETS_DIR.name}/ (protocol=NAME works too) or a "
                         f"YAML file; presets: {', '.join(presets())}")

@@ -41,6 +41,7 @@ class Spec:
     metric: str | None = None  # selection metric on val; null: the task's primary metric
     out: str = "outputs/protocol/${name}"
     rerun: bool = False  # true: run every job again, even those already finished
+    plugins: list[str] = field(default_factory=list)  # modules or .py files (plugins)
     vectorized: bool = True  # train runs of one shape as stacks (harness.training.stacked)
 
 
@@ -82,6 +83,9 @@ def load_spec(protocol: str, args: list[str] = ()) -> tuple[Spec, list[str]]:
     harness_args = [a for a in args if a not in spec_args]
     for arg in harness_args:
         _apply_override(spec, arg)
+    from harness import plugins
+
+    plugins.load(spec.plugins)  # before the losses are checked and the jobs composed
     check_spec(spec)
     return spec, harness_args
 
