@@ -6,11 +6,12 @@ Margin losses map the label to ``t = 2y - 1`` in {-1, +1} themselves and use the
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
-
+from losses._lazy import lazy_import
 from losses.params import Param
 from losses.registry import register
+
+torch = lazy_import(globals(), "torch")
+F = lazy_import(globals(), "torch.nn.functional", as_="F")
 
 
 def margin(score: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import math
 
-import torch
-import torch.nn.functional as F
-
+from losses._lazy import lazy_import
 from losses.params import Param
 from losses.registry import When, register
+
+torch = lazy_import(globals(), "torch")
+F = lazy_import(globals(), "torch.nn.functional", as_="F")
 
 SMOOTHING = Param("smoothing", 0.0, "[0, 1)",
                   "label smoothing: the target is (1 - smoothing) * t + smoothing / C")
@@ -51,18 +52,6 @@ def _flat_class_loss(fn, pred: torch.Tensor, target: torch.Tensor, reduction: st
     return out if reduction == "mean" else out.reshape(pred.shape[:-1])
 
 
-def _fused_index_mean(fn, per_sample, **fixed):
-    """``fused_mean`` for a loss that a torch op computes, reduced, on class indices (a
-    probability target takes the per-sample path)."""
-
-    def mean(pred: torch.Tensor, target: torch.Tensor, **params) -> torch.Tensor:
-        if target.is_floating_point():
-            return per_sample(pred, target, **params).mean()
-        return _flat_class_loss(fn, pred, target, reduction="mean", **fixed, **params)
-
-    return mean
-
-
 def smoothed(target: torch.Tensor, n_classes: int, smoothing: float) -> torch.Tensor:
     """A probability target mixed with the uniform distribution."""
     return target if smoothing == 0.0 else (1.0 - smoothing) * target + smoothing / n_classes
@@ -81,8 +70,15 @@ def _ce(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return -target_log_prob(pred, target)
 
 
+def _ce_mean(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The mean cross-entropy: torch's fused kernel on class indices (the training path)."""
+    if target.is_floating_point():
+        return _ce(pred, target).mean()
+    return _flat_class_loss(F.cross_entropy, pred, target, reduction="mean")
+
+
 @register("ce", task="multiclass", aliases=("softmax_ce",),
-          fused_mean=_fused_index_mean(F.cross_entropy, _ce))
+          fused_mean=_ce_mean)
 def ce(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     r"""Softmax cross-entropy: :math:`-\sum_c t_c \log \mathrm{softmax}(z)_c`.
 
@@ -95,7 +91,7 @@ def ce(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 @register("sparse_ce", task="multiclass", soft_targets=False,
-          fused_mean=_fused_index_mean(F.cross_entropy, None))
+          fused_mean=_ce_mean)
 def sparse_ce(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     r"""Sparse softmax cross-entropy: :math:`-\log \mathrm{softmax}(z)_y` for a class index y.
 
@@ -294,7 +290,6 @@ def poly1(pred: torch.Tensor, target: torch.Tensor, *, epsilon: float) -> torch.
 
 
 @register("multiclass_hinge", task="multiclass", soft_targets=False,
-          fused_mean=_fused_index_mean(F.multi_margin_loss, None),
           params=[Param("margin", 1.0, "(0, inf)",
                         "how far the true class's logit should beat each other one")])
 def multiclass_hinge(pred: torch.Tensor, target: torch.Tensor, *,
@@ -303,10 +298,15 @@ def multiclass_hinge(pred: torch.Tensor, target: torch.Tensor, *,
 
     :math:`(x)_+ = \max(0, x)` and :math:`\Delta` is ``margin``. Every class whose logit
     comes within the margin of the true class's adds a hinge (Crammer-Singer would count
-    only the largest); divided by C as in
-    ``torch.nn.MultiMarginLoss``, whose fused kernel computes it. It uses the logits
-    directly, not probabilities; class indices only.
+    only the largest); divided by C as in ``torch.nn.MultiMarginLoss``. It uses the logits
+    directly, not probabilities; class indices only. Computed here from its formula, not
+    by torch's ``multi_margin_loss`` kernel, which reads uninitialised memory when there
+    are no samples and drops a NaN logit (returning a finite loss for it).
     Reference: Weston & Watkins, "Support Vector Machines for Multi-Class Pattern
     Recognition", ESANN 1999; ``torch.nn.functional.multi_margin_loss``.
     """
-    return _flat_class_loss(F.multi_margin_loss, pred, target, margin=margin)
+    z_y = _gather(pred, target).unsqueeze(-1)
+    hinges = (margin - z_y + pred).clamp_min(0.0)  # NaN stays NaN
+    # the true class's own term (always margin) is left out: c != y
+    hinges = hinges.scatter(-1, target.unsqueeze(-1), 0.0)
+    return hinges.sum(dim=-1) / pred.shape[-1]

@@ -100,13 +100,16 @@ class Choice:
 
 @dataclass(frozen=True)
 class Param:
-    """A loss hyperparameter: name, default, valid range and a one-line meaning."""
+    """A loss hyperparameter: name, default, valid range, a one-line meaning, and its kind
+    (``float``, or ``int`` for a count such as a series' order; an int parameter accepts
+    a float that is a whole number, as a config file may give it)."""
 
     name: str
     default: float
     interval: str
     doc: str = ""
+    kind: type = float
 
     @property
     def range(self) -> Interval:
-        return Interval(self.interval)
+        return Interval(self.interval, self.kind)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import math
 
-import torch
-import torch.nn.functional as F
-
+from losses._lazy import lazy_import
 from losses.params import Param
 from losses.registry import When, register
+
+torch = lazy_import(globals(), "torch")
+F = lazy_import(globals(), "torch.nn.functional", as_="F")
 
 DELTA = Param("delta", 1.0, "(0, inf)",
               "residual size where the loss turns from quadratic to linear")
@@ -23,7 +24,19 @@ SCALE = Param("c", 1.0, "(0, inf)", "scale: residuals well beyond c count as out
 LN2 = math.log(2.0)
 
 
-@register("mse", task="regression", aliases=("l2",), symmetric=True, fused_mean=F.mse_loss)
+def _mse_mean(pred, target):
+    return F.mse_loss(pred, target)
+
+
+def _mae_mean(pred, target):
+    return F.l1_loss(pred, target)
+
+
+def _huber_mean(pred, target, *, delta):
+    return F.huber_loss(pred, target, delta=delta)
+
+
+@register("mse", task="regression", aliases=("l2",), symmetric=True, fused_mean=_mse_mean)
 def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     r"""Mean squared error (L2): :math:`\ell(p, y) = (p - y)^2`.
 
@@ -34,7 +47,7 @@ def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (pred - target).square()
 
 
-@register("mae", task="regression", aliases=("l1",), symmetric=True, fused_mean=F.l1_loss)
+@register("mae", task="regression", aliases=("l1",), symmetric=True, fused_mean=_mae_mean)
 def mae(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     r"""Mean absolute error (L1): :math:`\ell(p, y) = |p - y|`.
 
@@ -79,7 +92,7 @@ def msle(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 @register("huber", task="regression", params=[DELTA], symmetric=True,
-          fused_mean=F.huber_loss)
+          fused_mean=_huber_mean)
 def huber(pred: torch.Tensor, target: torch.Tensor, *, delta: float) -> torch.Tensor:
     r"""Huber loss: quadratic for small residuals, linear for large ones.
 
