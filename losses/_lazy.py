@@ -7,10 +7,11 @@ module therefore writes::
     torch = lazy_import(globals(), "torch")
     F = lazy_import(globals(), "torch.nn.functional", as_="F")
 
-and uses ``torch.xxx`` / ``F.xxx`` inside its functions as usual. The first attribute read on
-any proxy imports the real module and *rebinds* the global name in every namespace that
-asked for it (and does the same for every other proxy whose module is imported by then), so from then on a function's ``torch.exp`` is an ordinary module attribute
-lookup: the hot path pays nothing. Do not read a proxy's attributes at import time (for
+and uses ``torch.xxx`` / ``F.xxx`` inside its functions as usual. The first attribute read
+on any proxy imports the real module and *rebinds* the global name in every namespace that
+asked for it (and does the same for every other proxy whose module is imported by then),
+so from then on a function's ``torch.exp`` is an ordinary module attribute lookup: the hot
+path pays nothing. Do not read a proxy's attributes at import time (for
 example ``fused_mean=F.mse_loss`` in a decorator): that imports torch; write a small
 function that calls ``F.mse_loss`` instead.
 """

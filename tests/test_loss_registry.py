@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,10 +12,14 @@ import losses
 from losses import LossError, Param
 from losses.registry import _NAMES, _SPECS
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def run_python(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
+    """``python -c code`` in the repository root, so ``import losses`` is this checkout's."""
+    check = f"import losses; assert losses.__file__.startswith({str(ROOT)!r}), losses.__file__"
+    return subprocess.run([sys.executable, "-c", check + "\n" + code], capture_output=True,
+                          text=True, timeout=120, cwd=ROOT)
 
 
 def test_import_losses_and_read_the_metadata_without_torch():
