@@ -350,7 +350,7 @@ def poisson(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     with :math:`d = p - \log y` (no cancellation near the fit) and :math:`2e^p` at y = 0;
     :math:`e^{(\cdot)}` continues along its tangent beyond 50 (as in ``exponential``) so a
     wild prediction gives finite values and gradients.
-    Reference: McCullagh & Nelder, "Generalized Linear Models", 1989, section 6.2;
+    Reference: McCullagh & Nelder, "Generalized Linear Models", 2nd ed., 1989;
     ``sklearn.metrics.mean_poisson_deviance(y, exp(p))``;
     ``torch.nn.PoissonNLLLoss(log_input=True, full=True)`` up to terms in y only.
 
@@ -371,7 +371,7 @@ def gamma(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     variation): it depends on :math:`y/\mu` only, a relative error. The prediction is the
     log of the predicted mean. Computed as :math:`2(\mathrm{expm1}(-d) + d)` with
     :math:`d = p - \log y`, the exponential continuing along its tangent beyond 50.
-    Reference: McCullagh & Nelder, "Generalized Linear Models", 1989, chapter 8;
+    Reference: McCullagh & Nelder, "Generalized Linear Models", 2nd ed., 1989;
     ``sklearn.metrics.mean_gamma_deviance(y, exp(p))``.
 
     >>> import math, torch
