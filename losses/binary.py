@@ -42,6 +42,10 @@ def bce(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     Computed stably from the logit as :math:`\log(1 + e^{s}) - y s` (no sigmoid is
     evaluated, so large scores neither overflow nor give ``log(0)``).
     Reference: ``sklearn.metrics.log_loss``; ``torch.nn.BCEWithLogitsLoss``.
+
+    >>> import losses, torch
+    >>> round(float(losses.get("bce")(torch.tensor([0.0]), torch.tensor([1.0]))), 6)  # log 2
+    0.693147
     """
     return F.binary_cross_entropy_with_logits(pred, target.to(pred.dtype), reduction="none")
 
@@ -147,8 +151,8 @@ def ramp(pred: torch.Tensor, target: torch.Tensor, *, s: float) -> torch.Tensor:
     ICML 2006 (s = -1 there); Brooks, "Support Vector Machines with the Ramp Loss and the
     Hard Margin Loss", Operations Research 2011.
 
-    >>> import torch
-    >>> get("ramp")(torch.tensor([0.5, -3.0]), torch.tensor([1.0, 1.0]))
+    >>> import losses, torch
+    >>> losses.get("ramp")(torch.tensor([0.5, -3.0]), torch.tensor([1.0, 1.0]))
     tensor(1.2500)
     """
     return (1.0 - margin(pred, target)).clamp(min=0.0, max=1.0 - s)
@@ -166,8 +170,8 @@ def savage(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     Reference: Masnadi-Shirazi & Vasconcelos, "On the Design of Loss Functions for
     Classification: theory, robustness to outliers, and SavageBoost", NeurIPS 2008.
 
-    >>> import torch
-    >>> get("savage")(torch.tensor([0.0]), torch.tensor([1.0]))
+    >>> import losses, torch
+    >>> losses.get("savage")(torch.tensor([0.0]), torch.tensor([1.0]))
     tensor(0.2500)
     """
     return torch.sigmoid(-2.0 * margin(pred, target)).square()

@@ -86,6 +86,13 @@ def ce(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     Computed through ``log_softmax`` (stable for large logits); the mean over class
     indices by torch's fused ``cross_entropy``.
     Reference: ``sklearn.metrics.log_loss``; ``torch.nn.CrossEntropyLoss``.
+
+    >>> import losses, math, torch
+    >>> z = torch.tensor([[math.log(3.0), 0.0]])  # p = (3/4, 1/4)
+    >>> round(float(losses.get("ce")(z, torch.tensor([1]))), 6)  # -log(1/4)
+    1.386294
+    >>> round(float(losses.get("ce")(z, torch.tensor([[0.5, 0.5]]))), 6)  # the same as a mixture
+    0.836988
     """
     return _ce(pred, target)
 
@@ -117,9 +124,9 @@ def kl(pred: torch.Tensor, target: torch.Tensor, *, smoothing: float) -> torch.T
     a number).
     Reference: Kullback & Leibler, 1951; ``torch.nn.KLDivLoss``; ``scipy.special.rel_entr``.
 
-    >>> import torch
+    >>> import losses, torch
     >>> logits = torch.tensor([[1.0, 0.0, -1.0]], dtype=torch.float64)
-    >>> round(float(get("kl")(logits, torch.tensor([[0.2, 0.3, 0.5]]).double())), 6)
+    >>> round(float(losses.get("kl")(logits, torch.tensor([[0.2, 0.3, 0.5]]).double())), 6)
     0.677953
     """
     c = pred.shape[-1]
@@ -344,9 +351,9 @@ def phuber_ce(pred: torch.Tensor, target: torch.Tensor, *, tau: float) -> torch.
     Reference: Menon, Rawat, Reddi & Kumar, "Can gradient clipping mitigate label noise?",
     ICLR 2020, section 4 (no official code).
 
-    >>> import math, torch
+    >>> import losses, math, torch
     >>> z = torch.tensor([[0.0, math.log(18.0)]])  # p_0 = 1/19 < 1/tau
-    >>> round(float(get("phuber_ce")(z, torch.tensor([0]))), 6)
+    >>> round(float(losses.get("phuber_ce")(z, torch.tensor([0]))), 6)
     2.776269
     """
     logp_y = _true_class_log_prob(pred, target)
@@ -370,9 +377,9 @@ def taylor_ce(pred: torch.Tensor, target: torch.Tensor, *, order: int) -> torch.
     Reference: Feng, Shu, Lin, Lv, Li & An, "Can Cross Entropy Loss Be Robust to Label
     Noise?", IJCAI 2020.
 
-    >>> import math, torch
+    >>> import losses, math, torch
     >>> z = torch.tensor([[0.0, 0.0]])  # p_y = 1/2
-    >>> float(get("taylor_ce", order=2)(z, torch.tensor([0])))
+    >>> float(losses.get("taylor_ce", order=2)(z, torch.tensor([0])))
     0.625
     """
     u = -torch.expm1(_true_class_log_prob(pred, target))  # 1 - p_y
@@ -395,9 +402,9 @@ def agce(pred: torch.Tensor, target: torch.Tensor, *, a: float, q: float) -> tor
     Noisy Labels", ICML 2021; official code ``AGCELoss`` in github.com/hitcszx/ALFs
     (lnl/losses.py, lnl/config.py).
 
-    >>> import torch
+    >>> import losses, torch
     >>> z = torch.tensor([[0.0, 0.0]])  # p_y = 1/2
-    >>> round(float(get("agce", a=1.0, q=2.0)(z, torch.tensor([0]))), 6)
+    >>> round(float(losses.get("agce", a=1.0, q=2.0)(z, torch.tensor([0]))), 6)
     0.875
     """
     p_y = _true_class_log_prob(pred, target).exp()
@@ -417,9 +424,9 @@ def aul(pred: torch.Tensor, target: torch.Tensor, *, a: float, q: float) -> torc
     Reference: Zhou, Liu, Jiang, Gao & Ji, "Asymmetric Loss Functions for Learning with
     Noisy Labels", ICML 2021; official code ``AUELoss`` in github.com/hitcszx/ALFs.
 
-    >>> import torch
+    >>> import losses, torch
     >>> z = torch.tensor([[0.0, 0.0]])  # p_y = 1/2
-    >>> float(get("aul", a=2.0, q=2.0)(z, torch.tensor([0])))
+    >>> float(losses.get("aul", a=2.0, q=2.0)(z, torch.tensor([0])))
     0.625
     """
     p_y = _true_class_log_prob(pred, target).exp()

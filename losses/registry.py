@@ -436,6 +436,12 @@ class Loss:
         ``pred.shape[:-2]``); a run with no samples gets NaN."""
         return LAST_AXIS_REDUCTIONS[self.spec.reduction](self.unreduced(pred, target))
 
+    def inverse_link(self, pred):
+        """The prediction in the target's units (what metrics such as the RMSE compare with
+        the target): ``pred`` itself, or ``exp(pred)`` for a log-link loss (``poisson``,
+        ``gamma``, ``tweedie``, whose prediction is the log of the mean)."""
+        return pred.exp() if self.spec.link == "log" else pred
+
     @property
     def bounded(self) -> bool:
         """Whether this loss, with these parameters, is bounded above."""

@@ -110,6 +110,10 @@ def huber(pred: torch.Tensor, target: torch.Tensor, *, delta: float) -> torch.Te
     ``delta`` is in target units.
     Reference: Huber, "Robust Estimation of a Location Parameter", 1964;
     ``scipy.special.huber``.
+
+    >>> import losses, torch
+    >>> losses.get("huber", delta=1.0).unreduced(torch.tensor([0.5, 3.0]), torch.zeros(2))
+    tensor([0.1250, 2.5000])
     """
     return F.huber_loss(pred, target, reduction="none", delta=delta)  # one fused kernel
 
@@ -155,6 +159,10 @@ def quantile(pred: torch.Tensor, target: torch.Tensor, *, q: float) -> torch.Ten
     over-prediction 1 - q. At q = 0.5 it is half the absolute error.
     Reference: Koenker & Bassett, "Regression Quantiles", 1978;
     ``sklearn.metrics.mean_pinball_loss`` (its ``alpha`` is q).
+
+    >>> import losses, torch
+    >>> losses.get("quantile", q=0.9).unreduced(torch.tensor([0.0, 1.0]), torch.tensor([1.0, 0.0]))
+    tensor([0.9000, 0.1000])
     """
     u = target - pred
     return torch.maximum(q * u, (q - 1.0) * u)
@@ -285,9 +293,9 @@ def barron(pred: torch.Tensor, target: torch.Tensor, *, alpha: float, c: float) 
     Reference: Barron, "A General and Adaptive Robust Loss Function", CVPR 2019, eq. 1;
     ``robust_loss_pytorch.general.lossfun`` (github.com/jonbarron/robust_loss_pytorch).
 
-    >>> import torch
+    >>> import losses, torch
     >>> r = torch.tensor([2.0])  # (r/c)^2 = 1 at c = 2
-    >>> [round(float(get("barron", alpha=a, c=2.0)(r, torch.zeros(1))), 6)
+    >>> [round(float(losses.get("barron", alpha=a, c=2.0)(r, torch.zeros(1))), 6)
     ...  for a in (2.0, 1.0, 0.0, -float("inf"))]
     [0.5, 0.414214, 0.405465, 0.393469]
     """
@@ -324,8 +332,8 @@ def expectile(pred: torch.Tensor, target: torch.Tensor, *, tau: float) -> torch.
     Reference: Newey & Powell, "Asymmetric Least Squares Estimation and Testing",
     Econometrica 1987; ``scipy.stats.expectile`` (the minimiser over constants).
 
-    >>> import torch
-    >>> float(get("expectile", tau=0.9)(torch.tensor([0.0, 0.0]), torch.tensor([1.0, -1.0])))
+    >>> import losses, torch
+    >>> float(losses.get("expectile", tau=0.9)(torch.tensor([0.0, 0.0]), torch.tensor([1.0, -1.0])))
     0.5
     """
     u = target - pred
@@ -354,8 +362,8 @@ def poisson(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     ``sklearn.metrics.mean_poisson_deviance(y, exp(p))``;
     ``torch.nn.PoissonNLLLoss(log_input=True, full=True)`` up to terms in y only.
 
-    >>> import math, torch
-    >>> float(get("poisson")(torch.tensor([math.log(2.0)]), torch.tensor([0.0])))
+    >>> import losses, math, torch
+    >>> float(losses.get("poisson")(torch.tensor([math.log(2.0)]), torch.tensor([0.0])))
     4.0
     """
     nonzero, log_y = _log_target(target)
@@ -374,8 +382,8 @@ def gamma(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     Reference: McCullagh & Nelder, "Generalized Linear Models", 2nd ed., 1989;
     ``sklearn.metrics.mean_gamma_deviance(y, exp(p))``.
 
-    >>> import math, torch
-    >>> round(float(get("gamma")(torch.tensor([math.log(2.0)]), torch.tensor([1.0]))), 6)
+    >>> import losses, math, torch
+    >>> round(float(losses.get("gamma")(torch.tensor([math.log(2.0)]), torch.tensor([1.0]))), 6)
     0.386294
     """
     d = pred - torch.log(target)

@@ -115,3 +115,14 @@ def test_int_parameter_accepts_whole_floats_only(scratch_registry):
     assert str(info.value) == ("The 'order' parameter of plugin_order must be an int in "
                                "the range [1, inf). Got 2.5 instead.")
     assert "order: terms; an int in [1, inf), default 2." in losses.spec("plugin_order").doc
+
+
+def test_inverse_link_gives_predictions_in_the_target_s_units():
+    import torch
+
+    eta = torch.tensor([0.0, 1.0, -2.0])
+    for name in ("poisson", "gamma", "tweedie"):
+        torch.testing.assert_close(losses.get(name).inverse_link(eta), eta.exp())
+        assert losses.spec(name).prediction.startswith("log of the predicted mean")
+    for name in ("mse", "huber", "bce", "ce"):
+        assert losses.get(name).inverse_link(eta) is eta

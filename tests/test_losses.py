@@ -645,6 +645,78 @@ def test_reductions_of_other_losses():
                                per_sample("hinge", s, t), atol=1e-8, rtol=0)
 
 
+def test_relations_of_the_added_losses():
+    """The special cases and limits the new losses' docstrings promise."""
+    z, idx = make_inputs("ce", seed=22)
+    ce = per_sample("ce", z, idx)
+    torch.testing.assert_close(per_sample("taylor_ce", z, idx, order=1),
+                               per_sample("mae_cls", z, idx) / 2)
+    p_y = torch.softmax(z, -1).gather(-1, idx[:, None])[:, 0]
+    fast = p_y > 0.2  # the series of -log p_y in (1 - p_y) converges to ce, slowly near 0
+    assert fast.sum() >= 3
+    torch.testing.assert_close(per_sample("taylor_ce", z, idx, order=100)[fast], ce[fast])
+    torch.testing.assert_close(per_sample("bi_tempered", z, idx, t1=1.0, t2=1.0), ce)
+    torch.testing.assert_close(per_sample("js", z, idx, pi1=1e-6), ce, rtol=1e-4, atol=1e-6)
+    # bi-tempered at t2 = 1: gce with q = 1 - t1, minus the bias term (1 - sum p^(2-t1))/(2-t1)
+    p = torch.softmax(z, -1)
+    bias = (1 - p.pow(1.5).sum(-1)) / 1.5
+    torch.testing.assert_close(per_sample("bi_tempered", z, idx, t1=0.5, t2=1.0),
+                               per_sample("gce", z, idx, q=0.5) - bias)
+    # anl_ce without its negative part is nce_rce without its passive part
+    torch.testing.assert_close(per_sample("anl_ce", z, idx, alpha=2.0, beta=0.0),
+                               per_sample("nce_rce", z, idx, alpha=2.0, beta=0.0))
+    # phuber_ce is ce wherever p_y > 1/tau
+    above = p.gather(-1, idx[:, None])[:, 0] > 0.5
+    assert above.any() and (~above).any()
+    torch.testing.assert_close(per_sample("phuber_ce", z, idx, tau=2.0)[above], ce[above])
+    # a probability target: bi_tempered at t1 = t2 = 1 is kl (the divergence), not ce
+    zq, q = make_inputs("kl", prob_target=True, seed=23)
+    torch.testing.assert_close(per_sample("bi_tempered", zq, q, t1=1.0, t2=1.0),
+                               per_sample("kl", zq, q))
+
+    pr, y = make_inputs("mse", seed=24)
+    torch.testing.assert_close(per_sample("expectile", pr, y, tau=0.5),
+                               per_sample("mse", pr, y) / 2)
+    torch.testing.assert_close(per_sample("scaled_barron", pr, y, alpha=2.0, c=3.0),
+                               per_sample("mse", pr, y) / 2)
+    eta, counts = make_inputs("poisson", seed=25)
+    torch.testing.assert_close(per_sample("tweedie", eta, counts, power=1 + 1e-7),
+                               per_sample("poisson", eta, counts), rtol=1e-5, atol=1e-6)
+    positive = counts + 0.5
+    torch.testing.assert_close(per_sample("tweedie", eta, positive, power=2 - 1e-7),
+                               per_sample("gamma", eta, positive), rtol=1e-5, atol=1e-6)
+    s_, t_ = make_inputs("hinge", seed=26)
+    torch.testing.assert_close(per_sample("ramp", s_, t_, s=-1e9), per_sample("hinge", s_, t_))
+
+
+@pytest.mark.parametrize("tau", [0.1, 0.5, 0.9])
+def test_expectile_is_minimised_at_scipy_s_expectile(tau):
+    """The constant that minimises the mean expectile loss is the tau-expectile of the
+    sample (``scipy.stats.expectile``): the gradient vanishes there and nowhere near it."""
+    from scipy.stats import expectile as scipy_expectile
+
+    y = torch.tensor(rng(27).standard_t(3, size=200))
+    loss = losses.get("expectile", tau=tau)
+
+    def grad_at(value):
+        c = torch.full_like(y, value, requires_grad=True)
+        loss(c, y).backward()
+        return float(c.grad.sum())
+
+    e = scipy_expectile(y.numpy(), alpha=tau)
+    assert abs(grad_at(e)) < 1e-12
+    assert grad_at(e - 0.01) < -1e-4 and grad_at(e + 0.01) > 1e-4
+
+
+def test_poisson_deviance_against_torch_poisson_nll_up_to_terms_in_y():
+    """torch's PoissonNLLLoss(log_input=True) is exp(p) - y p (the terms in y dropped): the
+    deviance is twice that plus 2 (y log y - y)."""
+    eta, y = make_inputs("poisson", seed=28)
+    nll = F.poisson_nll_loss(eta, y, log_input=True, full=False, reduction="none")
+    expected = 2 * nll + 2 * (torch.xlogy(y, y) - y)
+    torch.testing.assert_close(per_sample("poisson", eta, y), expected)
+
+
 def test_rmse_is_the_root_of_mse_and_has_a_gradient_at_a_perfect_fit():
     p, y = make_inputs("rmse", seed=18)
     assert float(losses.get("rmse")(p, y)) == pytest.approx(
