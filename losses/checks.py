@@ -22,7 +22,8 @@ nan         a NaN in a prediction (or a regression/binary target) makes that sam
             loss NaN and leaves the others as they were; the mean is NaN
 reduction   ``loss(pred, target)`` (a fused op where the loss has one) equals the
             reduction of ``loss.unreduced``, for N samples and for a single one, in
-            float64 and float32
+            float64 and float32; class indices of any integer dtype give what int64
+            ones give
 stacked     ``loss.stacked`` over a leading member axis ``[K, N]`` equals each member's
             ``loss`` alone, and ``unreduced`` likewise
 extremes    finite values and gradients in float32 at residuals up to 1e6, logits of
@@ -266,6 +267,27 @@ def check_reduction(loss: Loss) -> list[str]:
                     failures.append(f"reduction{_kind(soft)}: loss {float(out)!r} differs "
                                     f"from the {loss.spec.reduction} of unreduced "
                                     f"{float(reduce(per))!r} (N = {n}, {dtype})")
+    return failures + check_index_dtypes(loss)
+
+
+def check_index_dtypes(loss: Loss) -> list[str]:
+    """Class indices of any integer dtype give the same loss as int64 ones."""
+    if loss.task != "multiclass":
+        return []
+    failures = []
+    z, y = inputs(loss, seed=4)
+    want = loss(z, y)
+    for dtype in (torch.int32, torch.int16, torch.uint8):
+        try:
+            got = loss(z, y.to(dtype))
+            per = loss.unreduced(z, y.to(dtype))
+        except Exception as err:  # noqa: BLE001
+            failures.append(f"reduction: {dtype} class indices raised {type(err).__name__}: "
+                            f"{str(err).splitlines()[0] if str(err) else ''}")
+            continue
+        if not (_close(got, want) and _close(per, loss.unreduced(z, y))):
+            failures.append(f"reduction: {dtype} class indices give {float(got)!r}, int64 "
+                            f"ones {float(want)!r}")
     return failures
 
 

@@ -396,6 +396,7 @@ class Loss:
         self.params = dict(params)
         self._reduce = REDUCTIONS[spec.reduction][0]
         self._fused_mean = spec.fused_mean
+        self._class_indices = spec.task == "multiclass"
 
     @property
     def name(self) -> str:
@@ -424,10 +425,17 @@ class Loss:
         """
         check_target_values(self.spec, target, n_classes)
 
+    def _as_int64(self, target):
+        """Class indices of any integer dtype as int64, the one torch's kernels take (int32
+        indices made the fused cross-entropy raise where the per-sample path worked)."""
+        if self._class_indices and target.dtype != torch.int64 and not target.is_floating_point():
+            return target.long()
+        return target
+
     def unreduced(self, pred, target):
         """The per-sample loss, shape ``target.shape`` (``pred.shape[:-1]`` for multiclass)."""
         check_shapes(self.spec, pred, target)
-        return self.spec.fn(pred, target, **self.params)
+        return self.spec.fn(pred, self._as_int64(target), **self.params)
 
     def stacked(self, pred, target):
         """The loss of each of several stacked runs: ``pred`` and ``target`` carry leading
@@ -456,6 +464,7 @@ class Loss:
 
     def __call__(self, pred, target):
         check_shapes(self.spec, pred, target)
+        target = self._as_int64(target)
         # the fused op only where it is defined: torch's kernels disagree on no samples
         if self._fused_mean is not None and pred.numel():
             return self._fused_mean(pred, target, **self.params)

@@ -139,3 +139,10 @@ def test_inputs_respect_the_target_domain_and_the_link():
     z, q = losses.checks.inputs(losses.get("js"), soft=True)
     torch.testing.assert_close(q.sum(-1), torch.ones(12, dtype=torch.float64))
     assert math.isfinite(float(losses.get("js")(z, q)))
+
+
+def test_the_reduction_check_catches_indices_of_another_dtype(monkeypatch):
+    monkeypatch.setattr(losses.registry.Loss, "_as_int64", lambda self, target: target)
+    failures = losses.check("ce", only=["reduction"], quiet=True)
+    assert failures[0] == ("ce: reduction: torch.int32 class indices raised RuntimeError: "
+                           "expected target dtype to be Long or Byte, but got Int")

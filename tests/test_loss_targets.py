@@ -202,3 +202,15 @@ def test_no_host_sync_on_the_training_path_cuda(name):
         loss.stacked(pred.unsqueeze(0), target.unsqueeze(0))
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+def test_int32_class_indices_give_what_int64_ones_give():
+    """Another member of case 1's kind: the fused cross-entropy raised on int32 indices
+    where the per-sample path worked. Indices of any integer dtype are made int64 (the
+    standard check ``reduction`` holds this for every multiclass loss)."""
+    z = torch.randn(6, 3, generator=torch.Generator().manual_seed(1))
+    y = torch.tensor([0, 2, 1, 1, 0, 2])
+    for name in ("ce", "sparse_ce", "kl", "label_smoothing_ce"):
+        loss = losses.get(name)
+        for dtype in (torch.int32, torch.uint8):
+            torch.testing.assert_close(loss(z, y.to(dtype)), loss(z, y))
