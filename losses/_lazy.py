@@ -12,8 +12,9 @@ on any proxy imports the real module and *rebinds* the global name in every name
 asked for it (and does the same for every other proxy whose module is imported by then),
 so from then on a function's ``torch.exp`` is an ordinary module attribute lookup: the hot
 path pays nothing. Do not read a proxy's attributes at import time (for
-example ``fused_mean=F.mse_loss`` in a decorator): that imports torch; write a small
-function that calls ``F.mse_loss`` instead.
+example ``fused_mean=F.mse_loss`` in a decorator): that imports torch; give the import
+path instead (``fused_mean="torch.nn.functional.mse_loss"``), which the registry imports
+on the loss's first call, or a small function that calls ``F.mse_loss``.
 """
 
 from __future__ import annotations

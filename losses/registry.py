@@ -28,6 +28,7 @@ when a loss is first called (see :mod:`losses._lazy`).
 from __future__ import annotations
 
 import difflib
+import importlib
 import inspect
 import math
 from collections.abc import Callable, Sequence
@@ -122,7 +123,10 @@ class LossSpec:
     ``"log"`` (the log of the predicted mean); ``soft_targets`` (multiclass) says whether a
     probability matrix is accepted besides class indices.
     ``fused_mean``, where given, computes the mean loss in fewer kernels (one fused torch
-    op) than ``fn`` followed by ``mean``; the registry's checks hold the two equal.
+    op) than ``fn`` followed by ``mean``; the registry's checks hold the two equal. It is a
+    function ``(pred, target, **params)``, or the import path of one (``"torch.nn.
+    functional.mse_loss"``), imported on the loss's first call so that neither
+    registering nor building a loss imports torch, and then called with no wrapper.
     """
 
     name: str
@@ -135,7 +139,7 @@ class LossSpec:
     target_domain: Interval | None = None
     soft_targets: bool = True
     reduction: str = "mean"
-    fused_mean: Callable | None = None
+    fused_mean: Callable | str | None = None
     link: str = "identity"
 
     @property
@@ -215,14 +219,16 @@ def register(name: str, *, task: str, params: Sequence[Param] = (),
              aliases: Sequence[str] = (), bounded: bool | When = False,
              symmetric: bool | When = False, target_domain: str | None = None,
              soft_targets: bool = True, reduction: str = "mean",
-             fused_mean: Callable | None = None, link: str = "identity") -> Callable:
+             fused_mean: Callable | str | None = None, link: str = "identity") -> Callable:
     """Decorator: record ``fn(pred, target, **params) -> per-sample loss`` under ``name``.
 
     The function's docstring gives the formula and a reference; ``register`` appends the
     parameters with their ranges, the prediction/target encoding, the shapes, the reduction
     and the bounded/symmetric properties, all written from this metadata. ``fused_mean``:
-    optional ``fn(pred, target, **params) -> mean loss`` used by ``Loss.__call__`` (it must
-    not read torch attributes at decoration time; see :mod:`losses._lazy`).
+    optional ``fn(pred, target, **params) -> mean loss`` used by ``Loss.__call__``, or its
+    import path (a function must not read torch attributes at decoration time; see
+    :mod:`losses._lazy`). It must give NaN on no samples like the mean does (the standard
+    check ``empty`` tests it; torch's fused losses do, except ``multi_margin_loss``).
 
     Raises :class:`LossError` (one line) when ``name`` or an alias is already taken,
     naming who holds it; a plugin cannot replace a built-in loss.
@@ -388,6 +394,23 @@ def check_target_values(s: LossSpec, target, n_classes: int | None) -> None:
                 raise LossError(f"{s.name} needs targets in {domain.text}; got {value!r}.")
 
 
+def _import_path(path: str) -> Callable:
+    module, _, attr = path.rpartition(".")
+    return getattr(importlib.import_module(module), attr)
+
+
+class _ImportOnFirstCall:
+    """A ``fused_mean`` given as an import path: imported on the loss's first call, which
+    then keeps the function itself (no wrapper on the hot path)."""
+
+    def __init__(self, loss: Loss, path: str):
+        self.loss, self.path = loss, path
+
+    def __call__(self, pred, target, **params):
+        fn = self.loss._fused_mean = _import_path(self.path)
+        return fn(pred, target, **params)
+
+
 class Loss:
     """A configured loss: ``loss(pred, target)`` is the mean loss, a 0-dim tensor."""
 
@@ -395,7 +418,8 @@ class Loss:
         self.spec = spec
         self.params = dict(params)
         self._reduce = REDUCTIONS[spec.reduction][0]
-        self._fused_mean = spec.fused_mean
+        fused = spec.fused_mean
+        self._fused_mean = _ImportOnFirstCall(self, fused) if isinstance(fused, str) else fused
         self._class_indices = spec.task == "multiclass"
 
     @property
@@ -428,14 +452,16 @@ class Loss:
     def _as_int64(self, target):
         """Class indices of any integer dtype as int64, the one torch's kernels take (int32
         indices made the fused cross-entropy raise where the per-sample path worked)."""
-        if self._class_indices and target.dtype != torch.int64 and not target.is_floating_point():
+        if target.dtype != torch.int64 and not target.is_floating_point():
             return target.long()
         return target
 
     def unreduced(self, pred, target):
         """The per-sample loss, shape ``target.shape`` (``pred.shape[:-1]`` for multiclass)."""
         check_shapes(self.spec, pred, target)
-        return self.spec.fn(pred, self._as_int64(target), **self.params)
+        if self._class_indices:
+            target = self._as_int64(target)
+        return self.spec.fn(pred, target, **self.params)
 
     def stacked(self, pred, target):
         """The loss of each of several stacked runs: ``pred`` and ``target`` carry leading
@@ -464,9 +490,9 @@ class Loss:
 
     def __call__(self, pred, target):
         check_shapes(self.spec, pred, target)
-        target = self._as_int64(target)
-        # the fused op only where it is defined: torch's kernels disagree on no samples
-        if self._fused_mean is not None and pred.numel():
+        if self._class_indices:
+            target = self._as_int64(target)
+        if self._fused_mean is not None:
             return self._fused_mean(pred, target, **self.params)
         return self._reduce(self.spec.fn(pred, target, **self.params))
 

@@ -31,19 +31,8 @@ SCALE = Param("c", 1.0, "(0, inf)", "scale: residuals well beyond c count as out
 LN2 = math.log(2.0)
 
 
-def _mse_mean(pred, target):
-    return F.mse_loss(pred, target)
-
-
-def _mae_mean(pred, target):
-    return F.l1_loss(pred, target)
-
-
-def _huber_mean(pred, target, *, delta):
-    return F.huber_loss(pred, target, delta=delta)
-
-
-@register("mse", task="regression", aliases=("l2",), symmetric=True, fused_mean=_mse_mean)
+@register("mse", task="regression", aliases=("l2",), symmetric=True,
+          fused_mean="torch.nn.functional.mse_loss")
 def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     r"""Mean squared error (L2): :math:`\ell(p, y) = (p - y)^2`.
 
@@ -54,7 +43,8 @@ def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (pred - target).square()
 
 
-@register("mae", task="regression", aliases=("l1",), symmetric=True, fused_mean=_mae_mean)
+@register("mae", task="regression", aliases=("l1",), symmetric=True,
+          fused_mean="torch.nn.functional.l1_loss")
 def mae(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     r"""Mean absolute error (L1): :math:`\ell(p, y) = |p - y|`.
 
@@ -99,7 +89,7 @@ def msle(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 @register("huber", task="regression", params=[DELTA], symmetric=True,
-          fused_mean=_huber_mean)
+          fused_mean="torch.nn.functional.huber_loss")
 def huber(pred: torch.Tensor, target: torch.Tensor, *, delta: float) -> torch.Tensor:
     r"""Huber loss: quadratic for small residuals, linear for large ones.
 

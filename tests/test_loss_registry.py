@@ -47,8 +47,8 @@ def test_lazy_proxies_are_replaced_by_the_real_modules_on_first_use():
         "from losses._lazy import LazyModule\n"
         "assert isinstance(r.torch, LazyModule) and isinstance(m.F, LazyModule)\n"
         "import torch, torch.nn.functional as F\n"
-        "losses_mse = __import__('losses').get('mse')\n"
-        "losses_mse(torch.zeros(2), torch.ones(2))\n"
+        "huber = __import__('losses').get('huber')\n"
+        "huber.unreduced(torch.zeros(2), torch.ones(2))  # reads F.huber_loss\n"
         "assert r.torch is torch and r.F is F and g.torch is torch, (r.torch, r.F)\n"
         "assert m.torch is torch and m.F is F  # every module bound at once\n")
     assert proc.returncode == 0, proc.stderr
@@ -126,3 +126,15 @@ def test_inverse_link_gives_predictions_in_the_target_s_units():
         assert losses.spec(name).prediction.startswith("log of the predicted mean")
     for name in ("mse", "huber", "bce", "ce"):
         assert losses.get(name).inverse_link(eta) is eta
+
+
+def test_a_fused_mean_given_by_import_path_is_the_torch_function_after_the_first_call():
+    """No wrapper between a training step and torch's fused kernel."""
+    import torch
+    import torch.nn.functional as F
+
+    loss = losses.get("huber", delta=0.5)
+    assert loss._fused_mean is not F.huber_loss  # not imported at build time
+    first = loss(torch.tensor([0.0, 2.0]), torch.zeros(2))
+    assert loss._fused_mean is F.huber_loss
+    assert float(first) == float(loss(torch.tensor([0.0, 2.0]), torch.zeros(2))) == 0.4375
