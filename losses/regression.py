@@ -350,7 +350,7 @@ def poisson(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     wild prediction gives finite values and gradients.
     Reference: McCullagh & Nelder, "Generalized Linear Models", 2nd ed., 1989;
     ``sklearn.metrics.mean_poisson_deviance(y, exp(p))``;
-    ``torch.nn.PoissonNLLLoss(log_input=True, full=True)`` up to terms in y only.
+    twice ``torch.nn.PoissonNLLLoss(log_input=True)`` plus :math:`2(y \log y - y)`.
 
     >>> import losses, math, torch
     >>> float(losses.get("poisson")(torch.tensor([math.log(2.0)]), torch.tensor([0.0])))
