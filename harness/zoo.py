@@ -2,10 +2,14 @@
 
 Each task's losses are drawn against the one number that decides them, the classic way:
 
-- regression: the residual ``r = p - y`` (``msle`` at target 1, since it depends on y);
+- regression: the residual ``r = p - y`` (``msle`` at target 1, since it depends on y;
+  the log-link deviances at target 1 against ``log(mu / y)``, their prediction there,
+  within +-3);
 - binary: the margin ``m = (2y - 1) * s``, i.e. the score of a positive example;
 - multiclass: the probability of the true class ``p_y``, the other classes sharing the
-  rest evenly (``C = 5``); the logits are ``log p`` (every loss here is shift-invariant).
+  rest evenly (``C = 5``); the logits are ``log p`` (every loss here is shift-invariant),
+  so ``p_y`` is the softmax probability (``bi_tempered``'s own tempered probability of
+  the same logits is another number).
 
 Derivatives (with respect to r, m, or the true class's logit ``z_y``) come from autograd
 through the registered losses themselves, so the figures show what training sees.
@@ -46,6 +50,7 @@ OVERVIEW_LIMITS = {
     "binary": ((0.0, 5.0), (-5.0, 0.5)),
     "multiclass": ((0.0, 5.0), (-1.3, 0.3)),
 }
+LOG_LINK_RANGE = 3.0  # log-link panels show |log(mu / y)| <= 3
 DERIVATIVE = {"regression": "d loss / dr", "binary": "d loss / dm",
               "multiclass": "d loss / d z_y (true-class logit)"}
 # parameter settings drawn besides the defaults (a loss not listed shows its defaults)
@@ -59,8 +64,12 @@ VARIANTS: dict[str, list[dict[str, float]]] = {
     "welsch": [{"c": 0.5}, {"c": 2.0}],
     "tukey": [{"c": 2.0}, {"c": 3.0}],
     "barron": [{"alpha": 0.0}, {"alpha": -2.0}, {"alpha": -math.inf}],  # more: barron.png
+    "scaled_barron": [{"alpha": 0.0, "c": 2.0}, {"alpha": -2.0, "c": 2.0}],
+    "expectile": [{"tau": 0.1}, {"tau": 0.9}],
+    "tweedie": [{"power": 1.1}, {"power": 1.9}],
     "focal": [{"gamma": 0.0, "alpha": 0.5}, {"gamma": 2.0, "alpha": 0.5}],
     "smooth_hinge": [{"gamma": 0.25}, {"gamma": 2.0}],
+    "ramp": [{"s": -0.5}, {"s": -2.0}],
     "kl": [{"smoothing": 0.2}],
     "label_smoothing_ce": [{"smoothing": 0.3}],
     "focal_ce": [{"gamma": 0.0}, {"gamma": 5.0}],
@@ -69,10 +78,18 @@ VARIANTS: dict[str, list[dict[str, float]]] = {
     "nce_rce": [{"alpha": 1.0, "beta": 0.0}],
     "poly1": [{"epsilon": -1.0}, {"epsilon": 5.0}],
     "multiclass_hinge": [{"margin": 2.0}],
+    "phuber_ce": [{"tau": 2.0}],
+    "taylor_ce": [{"order": 1}, {"order": 6}],
+    "agce": [{"a": 1.0, "q": 2.0}, {"a": 4.0, "q": 0.2}],
+    "aul": [{"a": 3.0, "q": 0.1}],
+    "anl_ce": [{"alpha": 1.0, "beta": 1.0}],
+    "js": [{"pi1": 0.1}, {"pi1": 0.9}],
+    "bi_tempered": [{"t1": 1.0, "t2": 1.0}, {"t1": 0.5, "t2": 2.0}],
 }
-BARRON_ALPHAS = (4.0, 2.0, 1.0, 0.5, 0.0, -0.5, -2.0, -math.inf)  # colour follows alpha
-BARRON_NAMES = {2.0: "L2 / 2", 1.0: "pseudo-Huber", 0.0: "Cauchy", -2.0: "Geman-McClure",
-                -math.inf: "Welsch"}
+# colour follows alpha
+BARRON_ALPHAS = (math.inf, 4.0, 2.0, 1.0, 0.5, 0.0, -0.5, -2.0, -math.inf)
+BARRON_NAMES = {math.inf: "exp(x^2/2) - 1", 2.0: "L2 / 2", 1.0: "pseudo-Huber",
+                0.0: "Cauchy", -2.0: "Geman-McClure", -math.inf: "Welsch"}
 
 
 # ------------------------------------------------------------------------ the curves
@@ -96,6 +113,8 @@ def curve(loss: losses.Loss, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     pred, target = _inputs(loss.task, torch.tensor(x, dtype=torch.float64))
     if loss.name == "msle":  # depends on the target itself, not only on p - y
         pred, target = pred + 1.0, target + 1.0
+    elif loss.spec.link == "log":  # pred = log(mu); at y = 1 it is log(mu / y)
+        target = target + 1.0
     pred.requires_grad_(True)
     value = loss.unreduced(pred, target)
     (grad,) = torch.autograd.grad(value.sum(), pred)
@@ -136,8 +155,11 @@ def _style():
 
 
 def panel_title(name: str) -> str:
-    """``welsch (bounded)``, ``barron (bounded if alpha < 0)``, ``msle (target 1)``."""
+    """``welsch (bounded)``, ``barron (bounded if alpha < 0)``, ``msle (target 1)``,
+    ``poisson (x = log(mu/y), y = 1)``."""
     notes = ["target 1"] if name == "msle" else []
+    if losses.spec(name).link == "log":
+        notes = ["x = log(mu/y), y = 1"]
     bounded = losses.spec(name).describe("bounded")
     if bounded != "no":
         notes.append("bounded" if bounded == "yes" else f"bounded {bounded}")
@@ -157,6 +179,8 @@ def grid_figure(df: pd.DataFrame, task: str, column: str, dpi: int) -> Figure:
     colors = sns.color_palette("deep")
     for i, (ax, name) in enumerate(zip(axes, names, strict=False)):
         part = df[df["loss"] == name]
+        if losses.spec(name).link == "log":  # mu within a factor e^3 of y: the exponential
+            part = part[part["x"].abs() <= LOG_LINK_RANGE]  # blows up beyond
         settings = list(dict.fromkeys(part["setting"]))
         for color, setting in zip(colors, settings, strict=False):
             rows = part[part["setting"] == setting]
@@ -180,7 +204,7 @@ def grid_figure(df: pd.DataFrame, task: str, column: str, dpi: int) -> Figure:
 
 def _overview_axes(fig: Figure, title: str) -> tuple:
     ax_v, ax_d = fig.subplots(1, 2)
-    fig.subplots_adjust(left=0.05, right=0.80, bottom=0.11, top=0.9, wspace=0.18)
+    fig.subplots_adjust(left=0.05, right=0.77, bottom=0.11, top=0.9, wspace=0.18)
     fig.suptitle(title, fontsize=12)
     return ax_v, ax_d
 
@@ -200,13 +224,21 @@ def _same_curves(base: pd.DataFrame) -> dict[str, list[str]]:
     return groups
 
 
+def _legend_name(name: str) -> str:
+    if name == "msle":
+        return "msle (target 1)"
+    if losses.spec(name).link == "log":
+        return f"{name} (x = log mu/y)"
+    return name
+
+
 def overview_figure(df: pd.DataFrame, task: str, dpi: int) -> Figure:
     """Every loss at its defaults on one pair of axes: value and derivative. Losses with
     the same curve (ce, sparse_ce and kl at smoothing 0) share one line."""
     base = df[df["default"]]
     groups = _same_curves(base)
     colors = sns.color_palette("tab10", 10)
-    fig = Figure(figsize=(14.0, 5.0), dpi=dpi)
+    fig = Figure(figsize=(15.0, 5.0), dpi=dpi)
     ax_v, ax_d = _overview_axes(
         fig, f"{task} losses at their defaults (curves leaving the frame are clipped)")
     for ax, column, limits in zip((ax_v, ax_d), ("value", "derivative"),
@@ -214,7 +246,7 @@ def overview_figure(df: pd.DataFrame, task: str, dpi: int) -> Figure:
         for i, (first, same) in enumerate(groups.items()):
             rows = base[base["loss"] == first]
             ax.plot(rows["x"], rows[column], color=colors[i % 10], linewidth=1.6,
-                    label=" = ".join(f"{n} (target 1)" if n == "msle" else n for n in same),
+                    label=" = ".join(_legend_name(n) for n in same),
                     linestyle=("-", "--", ":")[i // 10 % 3])
         ax.set_ylim(*limits)
         ax.set_xlabel(AXES[task][1])
@@ -229,15 +261,17 @@ def overview_figure(df: pd.DataFrame, task: str, dpi: int) -> Figure:
 
 
 def barron_figure(dpi: int) -> Figure:
-    """Barron's loss across alpha (c = 1), with the named special cases."""
+    """Barron's rho (c = 1) across alpha, with the named special cases."""
     x = np.linspace(-6.0, 6.0, N_POINTS)
-    fig = Figure(figsize=(14.0, 5.0), dpi=dpi)
-    ax_v, ax_d = _overview_axes(fig, "Barron's general robust loss (c = 1) across alpha")
+    fig = Figure(figsize=(15.0, 5.0), dpi=dpi)
+    ax_v, ax_d = _overview_axes(
+        fig, "Barron's general robust loss rho(x, alpha, c = 1) across alpha (CVPR 2019, eq. 1)")
     colors = sns.color_palette("viridis", len(BARRON_ALPHAS))
     for alpha, color in zip(BARRON_ALPHAS, colors, strict=True):
         value, derivative = curve(losses.get("barron", alpha=alpha), x)
         label = f"alpha={alpha:g}" + (f" ({BARRON_NAMES[alpha]})" if alpha in BARRON_NAMES
                                       else "")
+        label = label.replace("alpha=inf", "alpha=+inf")
         ax_v.plot(x, value, color=color, linewidth=1.6, label=label)
         ax_d.plot(x, derivative, color=color, linewidth=1.6, label=label)
     for ax, limits, ylabel in ((ax_v, (0.0, 6.0), "loss"), (ax_d, (-3.0, 3.0), "d loss / dr")):
@@ -281,8 +315,20 @@ def registry_table(tasks: Sequence[str] = losses.TASKS) -> pd.DataFrame:
             rows.append({"name": name, "task": task, "aliases": ", ".join(s.aliases) or "-",
                          "parameters (default, range)": params or "-",
                          "bounded": s.describe("bounded"),
-                         "symmetric": s.describe("symmetric"), "summary": s.summary})
+                         "symmetric": s.describe("symmetric"), "summary": s.summary,
+                         "reference": reference(s)})
     return pd.DataFrame(rows)
+
+
+def reference(spec: losses.LossSpec) -> str:
+    """The first source of a loss's docstring ``Reference:`` (up to its first ``;``)."""
+    doc = " ".join(spec.doc.split())
+    if "Reference: " not in doc:
+        return "-"
+    text = doc.split("Reference: ", 1)[1]
+    for stop in ("; ", " Parameters:", " >>> "):
+        text = text.split(stop, 1)[0]
+    return text.rstrip(".") + "."
 
 
 def _markdown_cell(value: object) -> str:
@@ -298,7 +344,7 @@ def format_table(table: pd.DataFrame, markdown: bool = False) -> str:
         body = ["| " + " | ".join(_markdown_cell(v) for v in row) + " |"
                 for row in table.itertuples(index=False)]
         return "\n".join([head, rule, *body])
-    table = table.drop(columns="summary")
+    table = table.drop(columns=["summary", "reference"])
     cells = [list(table.columns), *([str(v) for v in row] for row in table.itertuples(index=False))]
     widths = [max(len(row[i]) for row in cells) for i in range(len(table.columns))]
     lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()

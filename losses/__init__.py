@@ -1,14 +1,20 @@
-"""The loss registry.
+"""The loss registry: every loss with its formula, parameters and ranges, and reference.
+
+``import losses`` does not import torch: the metadata (``available``, ``spec``) is plain
+Python, and torch is imported when a loss is first called (:mod:`losses._lazy`).
+``losses.check(name)`` runs the registry's standard checks on any loss, a plugin's
+included (:mod:`losses.checks`).
 
 >>> import losses, torch
->>> losses.available("binary")
-['bce', 'exponential', 'focal', 'hinge', 'modified_huber', 'smooth_hinge', 'squared_hinge']
+>>> losses.available("binary")[:5]
+['bce', 'exponential', 'focal', 'hinge', 'modified_huber']
 >>> loss = losses.get("huber", delta=1.0)
 >>> float(loss(torch.tensor([0.0, 3.0]), torch.tensor([0.0, 0.0])))
 1.25
 """
 
 from losses import binary, multiclass, regression  # noqa: F401  (registers the losses)
+from losses.checks import CHECKS, check
 from losses.params import Choice, Interval, InvalidParameterError, Param
 from losses.registry import (
     REDUCTIONS,
@@ -25,6 +31,6 @@ from losses.registry import (
     spec,
 )
 
-__all__ = ["REDUCTIONS", "TASKS", "Choice", "Interval", "InvalidParameterError", "Loss",
+__all__ = ["CHECKS", "REDUCTIONS", "TASKS", "Choice", "Interval", "InvalidParameterError", "Loss",
            "LossError", "LossSpec", "Param", "UnknownLossError", "When", "available",
-           "check_shapes", "get", "register", "spec"]
+           "check", "check_shapes", "get", "register", "spec"]

@@ -6,11 +6,13 @@ Margin losses map the label to ``t = 2y - 1`` in {-1, +1} themselves and use the
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
-
+from losses._lazy import lazy_import
+from losses._math import exp_tail
 from losses.params import Param
-from losses.registry import register
+from losses.registry import When, register
+
+torch = lazy_import(globals(), "torch")
+F = lazy_import(globals(), "torch.nn.functional", as_="F")
 
 
 def margin(score: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -40,6 +42,10 @@ def bce(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     Computed stably from the logit as :math:`\log(1 + e^{s}) - y s` (no sigmoid is
     evaluated, so large scores neither overflow nor give ``log(0)``).
     Reference: ``sklearn.metrics.log_loss``; ``torch.nn.BCEWithLogitsLoss``.
+
+    >>> import losses, torch
+    >>> round(float(losses.get("bce")(torch.tensor([0.0]), torch.tensor([1.0]))), 6)  # log 2
+    0.693147
     """
     return F.binary_cross_entropy_with_logits(pred, target.to(pred.dtype), reduction="none")
 
@@ -95,9 +101,6 @@ def modified_huber(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.where(m >= -1.0, (1.0 - m).clamp_min(0.0).square(), -4.0 * m)
 
 
-EXP_TAIL = 50.0  # margin beyond which the exponential loss continues along its tangent
-
-
 @register("exponential", task="binary")
 def exponential(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     r"""Exponential loss of AdaBoost: :math:`e^{-m}`, :math:`m = t s`.
@@ -109,8 +112,7 @@ def exponential(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     Reference: Freund & Schapire, 1997; Friedman, Hastie & Tibshirani, "Additive Logistic
     Regression", 2000; ``sklearn.ensemble.GradientBoostingClassifier(loss="exponential")``.
     """
-    m = margin(pred, target)
-    return torch.exp(-m.clamp_min(-EXP_TAIL)) * (1.0 + (-EXP_TAIL - m).clamp_min(0.0))
+    return exp_tail(-margin(pred, target))
 
 
 @register("smooth_hinge", task="binary",
@@ -131,3 +133,45 @@ def smooth_hinge(pred: torch.Tensor, target: torch.Tensor, *, gamma: float) -> t
     u = (1.0 - margin(pred, target)).clamp_min(0.0)
     k = u.clamp_max(gamma)
     return k * (u - 0.5 * k) / gamma
+
+
+@register("ramp", task="binary", bounded=True,
+          symmetric=When("s = -1", lambda p: p["s"] == -1.0),
+          params=[Param("s", -1.0, "(-inf, 1)",
+                        "margin below which the loss stops growing (its cap is 1 - s)")])
+def ramp(pred: torch.Tensor, target: torch.Tensor, *, s: float) -> torch.Tensor:
+    r"""Ramp loss: the hinge capped at :math:`1 - s`: :math:`\min(1 - s, \max(0, 1 - m))`.
+
+    :math:`m = t s_{\text{score}}`, :math:`t = 2y - 1`; this is
+    :math:`H_1(m) - H_s(m)` with :math:`H_a(m) = \max(0, a - m)`. A margin below s
+    (a point far on the wrong side, e.g. a flipped label) adds a constant and no
+    gradient. Bounded by 1 - s; at s = -1 it is symmetric (:math:`\ell(m) + \ell(-m) = 2`),
+    hence robust to symmetric label noise. Non-convex.
+    Reference: Collobert, Sinz, Weston & Bottou, "Trading Convexity for Scalability",
+    ICML 2006 (s = -1 there); Brooks, "Support Vector Machines with the Ramp Loss and the
+    Hard Margin Loss", Operations Research 2011.
+
+    >>> import losses, torch
+    >>> losses.get("ramp")(torch.tensor([0.5, -3.0]), torch.tensor([1.0, 1.0]))
+    tensor(1.2500)
+    """
+    return (1.0 - margin(pred, target)).clamp(min=0.0, max=1.0 - s)
+
+
+@register("savage", task="binary", bounded=True)
+def savage(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    r"""Savage loss: :math:`\left(1 + e^{2m}\right)^{-2} = \sigma(-2m)^2`, :math:`m = t s`.
+
+    A non-convex, bounded (by 1) margin loss whose gradient vanishes for large negative
+    margins, so points far on the wrong side (outliers, flipped labels) lose their pull;
+    derived from the probability-elicitation view of losses with the link
+    :math:`\tfrac12 \log(\eta / (1 - \eta))`. Computed with the sigmoid (stable for
+    scores of any size).
+    Reference: Masnadi-Shirazi & Vasconcelos, "On the Design of Loss Functions for
+    Classification: theory, robustness to outliers, and SavageBoost", NeurIPS 2008.
+
+    >>> import losses, torch
+    >>> losses.get("savage")(torch.tensor([0.0]), torch.tensor([1.0]))
+    tensor(0.2500)
+    """
+    return torch.sigmoid(-2.0 * margin(pred, target)).square()

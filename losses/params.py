@@ -68,6 +68,7 @@ class Interval:
 
     def check(self, key: str, value: object, owner: str = "") -> float | int:
         """Return ``value`` converted to ``kind``, or raise :class:`InvalidParameterError`."""
+        given = value  # what the message shows, as the caller wrote it
         ok_types = (int,) if self.kind is int else (int, float)
         if isinstance(value, bool) or not isinstance(value, ok_types):
             # numpy / torch scalars: accept when they convert exactly
@@ -79,7 +80,7 @@ class Interval:
             except (TypeError, ValueError):
                 raise InvalidParameterError(key, owner, self.describe(), value) from None
         if value not in self:  # NaN fails every comparison, so it lands here too
-            raise InvalidParameterError(key, owner, self.describe(), value)
+            raise InvalidParameterError(key, owner, self.describe(), given)
         return self.kind(value)
 
 
@@ -100,13 +101,16 @@ class Choice:
 
 @dataclass(frozen=True)
 class Param:
-    """A loss hyperparameter: name, default, valid range and a one-line meaning."""
+    """A loss hyperparameter: name, default, valid range, a one-line meaning, and its kind
+    (``float``, or ``int`` for a count such as a series' order; an int parameter accepts
+    a float that is a whole number, as a config file may give it)."""
 
     name: str
     default: float
     interval: str
     doc: str = ""
+    kind: type = float
 
     @property
     def range(self) -> Interval:
-        return Interval(self.interval)
+        return Interval(self.interval, self.kind)

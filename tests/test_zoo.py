@@ -4,6 +4,7 @@ and as the data drawn)."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -130,3 +131,33 @@ def test_overview_draws_identical_curves_once():
     value, derivative = zoo.curve(losses.get("barron", alpha=-math.inf), np.array([0.0, 1.0]))
     assert value[0] == 0 and derivative[0] == 0
     assert torch.isfinite(torch.tensor(derivative)).all()
+
+
+def test_the_readme_loss_table_is_the_zoo_table():
+    """README "## Losses" shows ``python -m harness.zoo --no-plots --markdown``: regenerate it
+    with that command when a loss changes."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("\n## Losses\n", 1)[1].split("\n## ", 1)[0]
+    lines = section.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| name | task |"))
+    end = next(i for i in range(start, len(lines)) if not lines[i].startswith("|"))
+    assert "\n".join(lines[start:end]) == zoo.format_table(zoo.registry_table(), markdown=True)
+
+
+def test_log_link_losses_are_drawn_against_log_mu_over_y_at_target_1():
+    assert zoo.panel_title("poisson") == "poisson (x = log(mu/y), y = 1)"
+    df = zoo.curves("regression")
+    rows = df[(df["loss"] == "poisson") & df["default"]]
+    x = rows["x"].to_numpy()
+    np.testing.assert_allclose(rows["value"], 2 * (np.exp(x) - 1 - x), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(rows["derivative"], 2 * (np.exp(x) - 1), rtol=1e-10, atol=1e-12)
+    gamma = df[(df["loss"] == "gamma") & df["default"]]
+    np.testing.assert_allclose(gamma["value"], 2 * (np.exp(-x) + x - 1), rtol=1e-10, atol=1e-12)
+
+
+def test_the_table_names_each_loss_s_reference():
+    table = zoo.registry_table()
+    assert (table["reference"] != "-").all()
+    row = table[table["name"] == "barron"].iloc[0]
+    assert row["reference"] == ("Barron, \"A General and Adaptive Robust Loss Function\", "
+                                "CVPR 2019, eq. 1.")
