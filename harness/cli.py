@@ -134,6 +134,8 @@ def main() -> None:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     sys.argv[1:] = defer_group_keys(sys.argv[1:])
+    if _print_help(sys.argv[1:]):
+        return
     before = os.environ.get("HYDRA_FULL_ERROR")
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing a report
     try:
@@ -149,6 +151,41 @@ def main() -> None:
             os.environ.pop("HYDRA_FULL_ERROR", None)
         else:
             os.environ["HYDRA_FULL_ERROR"] = before
+
+
+def _print_help(argv: list[str]) -> bool:
+    """``--help``, rendered from ``hydra.help`` as Hydra renders it, but without listing
+    Hydra's own config groups first (Hydra computes every group's options for its help,
+    each from a copy of the whole config store: seconds, for a page that shows the
+    harness's groups only). False when Hydra should answer (other flags it owns)."""
+    if not {"--help", "-h"} & set(argv):
+        return False
+    overrides = [a for a in argv if a not in ("--help", "-h")]
+    if any(a.startswith("-") for a in overrides):  # --config-dir, -m, ...: Hydra's own way
+        return False
+    import string
+
+    from hydra import compose, initialize_config_dir
+    from omegaconf import open_dict
+
+    try:
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3",
+                                   job_name="harness"):
+            cfg = compose(config_name="config", overrides=overrides,
+                          return_hydra_config=True)
+    except Exception as err:  # an override it cannot compose: one line, as for a run
+        line = error_line(err)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        sys.exit(2)
+    template = str(cfg.hydra.help.template)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    print(string.Template(template).safe_substitute(
+        CONFIG=OmegaConf.to_yaml(cfg), APP_CONFIG_GROUPS=groups_help(),
+        HYDRA_CONFIG_GROUPS="", FLAGS_HELP=""))
+    return True
 
 
 def defer_group_keys(argv: list[str]) -> list[str]:

@@ -13,6 +13,7 @@ Importing this module imports neither torch nor scikit-learn nor pandas (``--hel
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass, make_dataclass
 from pathlib import Path
@@ -143,7 +144,8 @@ def loss_schema(spec: Any) -> type:
     """A dataclass for ``conf/loss/<name>.yaml`` from a loss's registry entry
     (:class:`losses.LossSpec`): ``_target_``, ``name`` and the loss's parameters with the
     registry's defaults and ranges."""
-    params = [(p.name, float, field(default=p.default, metadata={"check": p.range}))
+    params = [(p.name, p.kind, field(default=p.kind(p.default),
+                                     metadata={"check": p.range}))
               for p in spec.params]
     return make_dataclass(f"{spec.name}_loss",
                           [("_target_", str, field(default="losses.get")),
@@ -167,15 +169,27 @@ def model_schema(spec: Any) -> type:
 def schemas() -> dict[str, dict[str, type]]:
     """group -> option -> schema, for every option: the fixed ones (:data:`SCHEMAS`), one
     per registered data set (:func:`data_schema`), loss (:func:`loss_schema`) and plugin
-    model (:func:`model_schema`)."""
+    model (:func:`model_schema`). Made once per set of registered options."""
     import losses
     from harness.data import SOURCES
     from harness.plugins import MODELS
 
-    return {**SCHEMAS, "data": {name: data_schema(name) for name in SOURCES},
-            "loss": {name: loss_schema(losses.spec(name)) for name in losses.available()},
+    return _schemas(tuple(losses.available()), tuple(SOURCES.values()),
+                    tuple(MODELS.values()))
+
+
+@functools.lru_cache(maxsize=8)
+def _schemas(loss_names: tuple[str, ...], sources: tuple, models: tuple
+             ) -> dict[str, dict[str, type]]:
+    import losses
+
+    return {**SCHEMAS, "data": {src.name: data_schema(src.name) for src in sources},
+            "loss": {name: loss_schema(losses.spec(name)) for name in loss_names},
             "model": {**SCHEMAS["model"],
-                      **{name: model_schema(spec) for name, spec in MODELS.items()}}}
+                      **{spec.name: model_schema(spec) for spec in models}}}
+
+
+_REGISTERED: list[Any] = []  # the schemas last put in the ConfigStore
 
 
 USER_GROUPS = ("data", "model", "loss", "optim", "trainer", "experiment")
@@ -200,9 +214,13 @@ def register_configs() -> None:
     for the files of ``conf/`` to start from, and ``<group>/<name>`` itself for an option
     that has no file there (a plugin's: ``loss=mine`` works as soon as it is
     registered)."""
+    table_of = schemas()
+    if _REGISTERED and _REGISTERED[0] is table_of:
+        return  # nothing new registered since
+    _REGISTERED[:] = [table_of]
     cs = ConfigStore.instance()
     cs.store(name="harness_schema", node=HarnessSchema)
-    for group, table in schemas().items():
+    for group, table in table_of.items():
         files = {p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml")}
         for name, node in table.items():
             cs.store(group=f"schema/{group}", name=name, node=node)

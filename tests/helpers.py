@@ -116,6 +116,9 @@ def isolated_registries():
                 live.clear()
                 live.update(copy)
             safety.TRUSTED[:] = trusted
+            from harness import config
+
+            config._REGISTERED.clear()  # the next registration puts the built-ins back
             for name in set(sys.modules) - modules:
                 if not name.startswith(("harness", "losses", "torch", "sklearn", "pandas",
                                         "numpy", "scipy", "matplotlib", "seaborn")):

@@ -34,12 +34,15 @@ def test_every_data_set_has_a_config_file_and_back():
 
 @pytest.mark.parametrize("name", options("data"))
 def test_data_configs_build(name):
-    cfg = make_cfg(f"data={name}", "data.n_samples=150")  # iris has 150 rows
+    table = [f"data.path={CONF.parent / 'examples/data/diabetes.csv'}",
+             "data.target=progression"] if name == "table" else []
+    cfg = make_cfg(f"data={name}", "data.n_samples=150", *table)  # iris has 150 rows
     validate(cfg)
     data = call(cfg.data, seeds=derive_seeds(0))
     assert data.task == data_task(cfg)
     assert len(data.X["train"]) + len(data.X["val"]) + len(data.X["test"]) == 150
-    assert data.info["corruption"] == cfg.data.corruption
+    assert data.info["corruption"] == (cfg.data.corruption if cfg.data.corruption != "auto"
+                                       else "outliers")  # auto: the task's default kind
     level_key = LEVEL_KEY[data.task]
     assert data.info["corruption_level"] == cfg.data[level_key]
 

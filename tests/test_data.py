@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -15,16 +17,19 @@ from losses import InvalidParameterError
 # every data set, small: synthetic ones generate 500 rows, bundled ones use all of theirs
 SIZES = {"outliers": 500, "friedman": 500, "diabetes": None, "binary": 500, "moons": 500,
          "breast_cancer": None, "multiclass": 500, "iris": None, "wine": None,
-         "digits": None, "mnist1d": 500}
+         "digits": None, "mnist1d": 500, "table": None}
+# keys a data set needs besides its defaults; the task of one whose data decide it
+TABLE = str(Path(__file__).resolve().parents[1] / "examples" / "data" / "diabetes.csv")
+KEYS = {"table": {"path": TABLE, "target": "progression"}}
+TASK = {name: src.task or "regression" for name, src in D.SOURCES.items()}
 NAMES = list(SIZES)
 # (data set, corruption kind): every kind with every data set of its task
-PAIRS = [(name, kind) for name in NAMES for kind in D.CORRUPTIONS[D.SOURCES[name].task]]
+PAIRS = [(name, kind) for name in NAMES for kind in D.CORRUPTIONS[TASK[name]]]
 
 
 def build(name: str, seed: int = 0, level: float = 0.0, **kw) -> D.Dataset:
-    task = D.SOURCES[name].task
     return getattr(D, name)(seeds=derive_seeds(seed), n_samples=SIZES[name],
-                            **{D.LEVEL_KEY[task]: level}, **kw)
+                            **{D.LEVEL_KEY[TASK[name]]: level}, **KEYS.get(name, {}), **kw)
 
 
 def test_derived_seeds_are_distinct_and_stable():
@@ -38,6 +43,7 @@ def test_every_source_has_a_builder_with_its_task():
     for name, task in ((n, s.task) for n, s in D.SOURCES.items()):
         fn = getattr(D, name)
         assert fn.task == task and fn.__name__ == name and name in fn.__doc__
+        assert D.task_of(f"harness.data.{name}", KEYS.get(name)) == TASK[name]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -143,7 +149,7 @@ def test_leverage_moves_val_rows_along_the_training_direction():
 
 
 def d_task(name: str) -> str:
-    return D.SOURCES[name].task
+    return TASK[name]
 
 
 def test_regression_targets_standardised_on_clean_training_targets():

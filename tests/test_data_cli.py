@@ -35,6 +35,8 @@ CASES = {
     "iris": ("multiclass", "ce", ["data.n_samples=null"]),
     "wine": ("multiclass", "ce", ["data.n_samples=null", "model=linear"]),
     "digits": ("multiclass", "ce", ["data.label_noise=0.4"]),
+    "table": ("regression", "huber", ["data.path=examples/data/diabetes.csv",
+                                      "data.target=progression", "data.outlier_frac=0.2"]),
 }
 FAST = ("friedman", "breast_cancer", "mnist1d")
 

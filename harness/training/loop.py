@@ -140,6 +140,10 @@ class Members(Protocol):
     def losses(self, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """``[K]``: each member's reduced loss."""
 
+    def in_target_units(self, pred: torch.Tensor) -> torch.Tensor:
+        """Predictions as the metrics compare them with the targets (each member's loss's
+        inverse link: ``exp`` for a log-link loss, else the predictions themselves)."""
+
     def keep(self, rows: torch.Tensor) -> None:
         """Drop every member but ``rows``."""
 
@@ -171,6 +175,9 @@ class Alone:
     def losses(self, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.loss(pred[0], y[0]).reshape(1)
 
+    def in_target_units(self, pred: torch.Tensor) -> torch.Tensor:
+        return self.loss.inverse_link(pred)
+
     def keep(self, rows: torch.Tensor) -> None:
         if len(rows) != 1:
             raise ValueError("a run alone cannot drop its only member and go on")
@@ -199,11 +206,12 @@ def evaluate(members: Members, splits: dict[str, Split], mask: torch.Tensor, tas
         preds[name] = pred
         keys.append((name, "objective"))
         values.append(members.losses(pred, s.y))
+        shown = members.in_target_units(pred)  # what metrics compare with the targets
         keys += [(name, m) for m in M.METRICS[task]]
-        values += M.compute(task, pred, s.y, n_classes)
+        values += M.compute(task, shown, s.y, n_classes)
         if name == "train":
             keys += [(name, m) for m in M.MEMORISATION]
-            values += M.memorisation(task, pred, s.y, splits["train_clean"].y, mask)
+            values += M.memorisation(task, shown, s.y, splits["train_clean"].y, mask)
     table = torch.stack([v.float().reshape(-1) for v in values]).tolist()  # [keys, members]
     return keys, table
 

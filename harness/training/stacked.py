@@ -223,6 +223,16 @@ class Objective:
             out[idx] = loss.stacked(pred[idx], target[idx]).to(out.dtype)
         return out
 
+    def in_target_units(self, pred: torch.Tensor) -> torch.Tensor:
+        """Each member's predictions through its loss's inverse link."""
+        if all(loss.spec.link == "identity" for loss, _ in self.groups):
+            return pred
+        out = pred.clone()
+        for loss, idx in self.groups:
+            if loss.spec.link != "identity":
+                out[idx] = loss.inverse_link(pred[idx])
+        return out
+
     def keep(self, rows: torch.Tensor) -> None:
         self.__init__([self.member_losses[i] for i in rows.tolist()], self.device)
 
@@ -249,6 +259,9 @@ class Stacked:
 
     def losses(self, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.objective_of(pred, y)
+
+    def in_target_units(self, pred: torch.Tensor) -> torch.Tensor:
+        return self.objective_of.in_target_units(pred)
 
     def keep(self, rows: torch.Tensor) -> None:
         self.stack.keep(rows)
