@@ -1,6 +1,6 @@
 """Every registered loss trains end to end through the real command line.
 
-The fast suite runs a smoke subset (one subprocess per task); ``-m slow`` trains every
+The fast suite runs a smoke subset (in this process, one per task); ``-m slow`` trains every
 loss on a task it fits and checks that it learned. Losses with a target domain (``msle``,
 and the log-link deviances ``poisson``, ``gamma``, ``tweedie``) need non-negative or
 positive targets: they train on ``diabetes`` with ``data.targets=raw`` (the data set's
@@ -20,7 +20,7 @@ from harness.errors import HarnessError
 from harness.jobs.job import build_loss
 from harness.jobs.lifecycle import run_one as run
 from losses import InvalidParameterError
-from tests.helpers import TINY, make_cfg, run_cli
+from tests.helpers import TINY, make_cfg, run_cli, run_main
 
 DATA = {"regression": "outliers", "binary": "binary", "multiclass": "multiclass"}
 # msle needs non-negative targets: diabetes in its own units (disease progression, 25-346)
@@ -51,7 +51,7 @@ SMOKE = ["msle", "focal", "nce_rce"]  # one per task, each with a path of its ow
 @pytest.mark.parametrize("name", SMOKE)
 def test_smoke_trains(tmp_path, name):
     out = tmp_path / "run"
-    proc = run_cli(f"loss={name}", *data_args(name), *TINY, f"hydra.run.dir={out}")
+    proc = run_main(f"loss={name}", *data_args(name), *TINY, f"hydra.run.dir={out}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "completed", summary.get("error")

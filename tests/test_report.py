@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import matplotlib.image
 import pandas as pd
@@ -14,7 +11,7 @@ import pytest
 
 from harness import results
 from harness.report.__main__ import main
-from tests.helpers import ROOT, TINY, run_cli
+from tests.helpers import TINY, run_main
 
 GRID = ["loss=mse,mae,huber", "data.outlier_frac=0,0.2", "seed=0,1"]
 BROKEN = ["loss=mse,hinge", "optim=sgd", "optim.lr=0.01,1e6"]  # failed and diverged runs
@@ -25,12 +22,10 @@ FIGURES = ["robustness", "convergence", "distribution", "memorisation", "speed"]
 @pytest.fixture(scope="module")
 def sweeps(tmp_path_factory):
     """A 12-run grid (3 losses x 2 outlier fractions x 2 seeds) and a 4-run sweep with a
-    completed, a diverged and two failed runs; both through the real CLI, side by side."""
+    completed, a diverged and two failed runs; both through the command line."""
     grid, broken = tmp_path_factory.mktemp("grid"), tmp_path_factory.mktemp("broken")
-    with ThreadPoolExecutor(2) as pool:
-        jobs = [pool.submit(run_cli, "-m", *GRID, *TINY, f"hydra.sweep.dir={grid}"),
-                pool.submit(run_cli, "-m", *BROKEN, *TINY, f"hydra.sweep.dir={broken}")]
-        done, failing = (j.result() for j in jobs)
+    done = run_main("-m", *GRID, *TINY, f"hydra.sweep.dir={grid}")
+    failing = run_main("-m", *BROKEN, *TINY, f"hydra.sweep.dir={broken}")
     assert done.returncode == 0, done.stderr
     assert failing.returncode == 1  # a sweep with failed jobs exits 1 after every job ran
     return grid, broken
@@ -38,10 +33,10 @@ def sweeps(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def report(sweeps):
-    """The grid's report, made by the CLI as a user would, into its default folder."""
+    """The grid's report, made by the command line as a user would, into its default
+    folder (``tests/e2e/test_commands.py`` runs the report as a process)."""
     grid, _ = sweeps
-    proc = subprocess.run([sys.executable, "-m", "harness.report", str(grid)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    proc = run_main(str(grid), module="harness.report")
     assert proc.returncode == 0, proc.stderr
     return grid / "report", proc
 

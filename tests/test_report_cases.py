@@ -343,3 +343,16 @@ def test_a_config_key_some_runs_lack_is_a_dash_not_a_crash(tmp_path):
         "outliers, data.outlier_scale=5; outlier fraction 0"]
     means = csv.groupby("context")["mean"].mean()
     assert means["diabetes, data.outlier_scale=-"] == pytest.approx(0.35, abs=0.05)
+
+
+def test_stacked_runs_of_this_version_already_record_their_own_share():
+    """The lifecycle records a stacked member's elapsed_s as its own share of the stack's
+    time (and stack_train_time_s beside it): the report takes it as it is; a stacked run
+    of an older harness (the stack's whole time, no stack_train_time_s) is divided by
+    its members."""
+    from harness.report.sections import time_share
+
+    runs = pd.DataFrame({"run_id": ["new", "old", "alone"], "stacked_members": [4, 4, None],
+                         "train_time_s": [1.5, 6.0, 2.0],
+                         "stack_train_time_s": [6.0, None, None]})
+    assert time_share(runs).to_dict() == {"new": 1.0, "old": 0.25, "alone": 1.0}

@@ -7,10 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -105,33 +101,6 @@ def test_a_report_is_replaced_whole_and_keeps_the_umask(small, tmp_path):
     assert (out.stat().st_mode & 0o777) == 0o755
     assert all((out / n).stat().st_mode & 0o777 == 0o644 for n in new)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".r.")]  # no leftovers
-
-
-def test_a_killed_redraw_leaves_the_old_report_whole(small, tmp_path):
-    """SIGKILL while the new report is being drawn: the old one is untouched, byte for
-    byte, and the next run cleans the killed run's staging folder."""
-    out = tmp_path / "r"
-    assert main([str(small), "--out", str(out)]) == 0
-    before = snapshot(out)
-    proc = subprocess.Popen([sys.executable, "-m", "harness.report", str(small), "--out",
-                             str(out), "--metric", "mae"], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    staging = None
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        found = [p for p in tmp_path.glob(".r.staging-*") if any(p.glob("*.png"))]
-        if found:
-            staging = found[0]
-            break
-        time.sleep(0.05)
-    assert staging is not None, "the report finished before a figure was drawn"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert snapshot(out) == before
-    assert staging.exists()  # what the killed run left ...
-    assert main([str(small), "--out", str(out), "--metric", "mae"]) == 0
-    assert not staging.exists()  # ... the next run removed
-    assert any(n.endswith("_mae.png") for n in snapshot(out))
 
 
 # ---------------------------------------------------------------- issue 15: the inputs

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.helpers import TINY, run_cli
 
 
@@ -18,11 +20,14 @@ def test_a_run_exits_0_and_writes_its_folder(tmp_path):
     assert json.loads((out / "summary.json").read_text())["status"] == "completed"
 
 
-def test_a_sweep_with_a_failed_job_exits_1_after_every_job(tmp_path):
+def test_a_sweep_with_a_failed_job_exits_1_after_every_job_and_reports(tmp_path):
     proc = run_cli("-m", "loss=mse,hinge", *TINY, f"hydra.sweep.dir={tmp_path}")
     assert proc.returncode == 1
     assert proc.stdout.strip().splitlines()[-1].startswith("2 runs: 1 completed, 1 failed")
     assert "Traceback" not in proc.stdout + proc.stderr
+    report = run_cli(str(tmp_path), module="harness.report")
+    assert report.returncode == 0, report.stderr
+    assert report.stdout.startswith(f"report: {tmp_path / 'report' / 'index.html'}")
 
 
 def test_an_unknown_protocol_is_one_line_and_exit_2():
@@ -32,6 +37,7 @@ def test_an_unknown_protocol_is_one_line_and_exit_2():
     assert proc.stderr.count("\n") == 1
 
 
+@pytest.mark.slow  # two interpreters at once: ~15 s
 def test_two_commands_started_together_never_share_a_folder(tmp_path):
     """Two runs resolving the same default folder name (here forced: the same base, as
     two commands started in the same second get from ${now:}) get two folders, each
