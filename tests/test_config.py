@@ -85,6 +85,10 @@ def test_loss_configs_build_the_registered_loss(name):
     loss = build_loss(cfg)
     assert loss.name == name
     assert loss.params == losses.spec(name).defaults()
+    # the file only names its schema: every default lives in the registry
+    text = (CONF / "loss" / f"{name}.yaml").read_text()
+    keys = [ln for ln in text.splitlines() if ln and not ln.lstrip().startswith(("#", "-"))]
+    assert keys == ["defaults:"] and f"/schema/loss/{name}@_here_" in text
 
 
 def test_typed_schema_rejects_misspelt_key():
