@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +32,24 @@ MANIFEST = "sweep.json"
 PROGRESS = ".progress"
 
 
-def plan(jobs: Sequence[Sequence[str]], compose: Callable[[list[str]], DictConfig],
-         sweep_dir: str | Path, rerun: bool = False) -> tuple[list[list[str]], list[list[str]]]:
-    """(to run, already done) among ``jobs`` (each a list of overrides)."""
+def plan(jobs: Sequence[Sequence[str]], compose: Any, sweep_dir: str | Path,
+         rerun: bool = False) -> tuple[list[list[str]], list[list[str]]]:
+    """(to run, already done) among ``jobs`` (each a list of overrides); ``compose`` is a
+    :class:`harness.jobs.compose.Composer` (its light jobs when it can make them) or any
+    function from overrides to a composed config."""
     from harness.jobs.job import identity  # torch-heavy; only when a sweep starts
 
     finished = {} if rerun else finished_runs(sweep_dir)
+    light = getattr(compose, "light", None)
     todo, done = [], []
     for job in jobs:
-        cfg = compose(list(job))
-        _, rid = identity(cfg, dict(cfg.hydra.runtime.choices))
+        made = light(list(job)) if light is not None else None
+        if made is not None:
+            cfg, choices = made.task, made.choices
+        else:
+            cfg = compose(list(job))
+            choices = dict(cfg.hydra.runtime.choices)
+        _, rid = identity(cfg, choices)
         (done if rid in finished else todo).append(list(job))
     return todo, done
 

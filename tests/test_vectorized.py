@@ -256,3 +256,28 @@ def test_unstackable_jobs_and_failures_stay_local(tmp_path):
     assert s.loc[-1.0, "status"] == "failed"
     assert s.loc[1.0, "status"] == s.loc[2.0, "status"] == "completed"
     assert isinstance(results.load(tmp_path / "f"), pd.DataFrame)
+
+
+def test_the_light_path_writes_what_the_whole_config_writes(tmp_path, monkeypatch):
+    """A stacked job's records and log (rendered per composition, without a copy of
+    Hydra's node) are byte for byte those of the whole config's path."""
+    import shutil
+
+    from hydra_plugins.harness_vectorized.launcher import VectorizedLauncher
+
+    out = tmp_path / "sweep"
+    args = ["-m", "loss=mse,huber", "seed=0,1", "data.outlier_frac=0,0.2", *SWEEP[-3:],
+            "hydra/launcher=vectorized", f"hydra.sweep.dir={out}"]
+
+    def records():
+        return {str(p.relative_to(out)): p.read_bytes() for p in out.rglob(".hydra/*")} | {
+            str(p.relative_to(out)): p.read_text()[25:].encode()  # after the time stamp
+            for p in out.rglob("harness.log")}
+
+    assert run_main(*args).returncode == 0
+    light = records()
+    assert len(light) == 8 * 4  # 8 jobs: 3 records and a log each
+    shutil.rmtree(out)
+    monkeypatch.setattr(VectorizedLauncher, "_base", lambda self, light: None)
+    assert run_main(*args).returncode == 0
+    assert records() == light

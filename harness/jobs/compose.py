@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,16 +72,43 @@ def loader(conf_dir: str | Path) -> Any:
     return ConfigLoaderImpl(config_search_path=create_config_search_path(str(conf_dir)))
 
 
-def write_job_record(folder: str | Path, task_cfg: DictConfig, hydra_cfg: DictConfig,
-                     overrides: Any) -> None:
+def write_job_record(folder: str | Path, task_cfg: DictConfig, hydra_cfg: DictConfig | None,
+                     overrides: Any, hydra_text: str | None = None) -> None:
     """A job's ``.hydra/`` record (``config.yaml``, ``hydra.yaml``, ``overrides.yaml``),
-    byte for byte as Hydra's ``run_job`` writes it."""
+    byte for byte as Hydra's ``run_job`` writes it; ``hydra_text``: ``hydra.yaml``'s
+    text, already rendered (instead of ``hydra_cfg``)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    for name, node in (("config.yaml", task_cfg), ("hydra.yaml", hydra_cfg),
-                       ("overrides.yaml", overrides)):
+    texts = (("config.yaml", OmegaConf.to_yaml(task_cfg)),
+             ("hydra.yaml", hydra_text if hydra_text is not None
+              else OmegaConf.to_yaml(hydra_cfg)),
+             ("overrides.yaml", OmegaConf.to_yaml(overrides)))
+    for name, text in texts:
         with open(folder / name, "w", encoding="utf-8") as fh:
-            fh.write(OmegaConf.to_yaml(node))
+            fh.write(text)
+
+
+@dataclass
+class LightJob:
+    """A sweep job composed without copying Hydra's node: its task config (the config
+    without ``hydra``, typed as the full one), the structural composition it was made
+    from (shared by the jobs of that composition: Hydra's node there is the sweep's,
+    not this job's), and what differs in this job's Hydra node (its task overrides and
+    ``override_dirname``). :meth:`full` composes the whole config when one is needed."""
+
+    overrides: tuple[str, ...]
+    task: DictConfig
+    base: DictConfig
+    task_overrides: list[str]
+    override_dirname: str
+    composer: Any
+
+    @property
+    def choices(self) -> dict[str, str]:
+        return dict(self.base.hydra.runtime.choices)
+
+    def full(self) -> DictConfig:
+        return self.composer(self.overrides)
 
 
 class Composer:
@@ -106,6 +134,8 @@ class Composer:
         self.groups = set(master.hydra.runtime.choices)
         self.bases: dict[tuple[str, ...], DictConfig] = {}
         self.configs: dict[tuple[str, ...], DictConfig] = {}
+        self.light_jobs: dict[tuple[str, ...], LightJob] = {}
+        self._parsed: dict[str, Any] = {}  # override text -> Hydra's parse (slow: ANTLR)
 
     @classmethod
     def for_conf_dir(cls, conf_dir: str | Path, overrides: Sequence[str] = ()) -> Composer:
@@ -138,33 +168,79 @@ class Composer:
                    or (o.type.name in ("CHANGE", "ADD") and self._group(o.key_or_group))
                    for o in parsed)
 
-    def __call__(self, overrides: Sequence[str]) -> DictConfig:
-        from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
+    def _parse(self, overrides: Sequence[str]) -> list:
+        """Hydra's parse of each override, once per distinct text (jobs share most)."""
+        new = [o for o in dict.fromkeys(overrides) if o not in self._parsed]
+        if new:
+            self._parsed.update(zip(new, self.parser.parse_overrides(new), strict=True))
+        return [self._parsed[o] for o in overrides]
 
-        key = tuple(overrides)
-        if key in self.configs:
-            return self.configs[key]
-        parsed = self.parser.parse_overrides(list(overrides))
+    def _split(self, overrides: Sequence[str]) -> tuple[list, list, tuple[str, ...]] | None:
+        """(parsed, plain, structural) of a fast-path job; None for Hydra's own route."""
+        parsed = self._parse(overrides)
         if not self._fast(parsed):
-            cfg = self.configs[key] = self.loader.load_sweep_config(self.master, list(overrides))
-            return cfg
+            return None
         plain = [o for o in parsed if self._plain(o)]
         structural = tuple(o.input_line for o in parsed if not self._plain(o))
         if structural not in self.bases:
             self.bases[structural] = self.loader.load_sweep_config(self.master,
                                                                    list(structural))
-        cfg = copy.deepcopy(self.bases[structural])
-        ConfigLoaderImpl._apply_overrides_to_config(plain, cfg)
+        return parsed, plain, structural
+
+    def _job_fields(self, parsed: list, base: DictConfig) -> tuple[list[str], str]:
+        """(``hydra.overrides.task``, ``hydra.job.override_dirname``) as Hydra sets them."""
+        from hydra._internal.config_loader_impl import get_overrides_dirname
+
         app = [o for o in parsed if not o.is_hydra_override()]
-        dirname = cfg.hydra.job.config.override_dirname
+        dirname = base.hydra.job.config.override_dirname
+        return [o.input_line for o in app], get_overrides_dirname(
+            overrides=app, kv_sep=dirname.kv_sep, item_sep=dirname.item_sep,
+            exclude_keys=dirname.exclude_keys)
+
+    def __call__(self, overrides: Sequence[str]) -> DictConfig:
+        from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+        key = tuple(overrides)
+        if key in self.configs:
+            return self.configs[key]
+        split = self._split(overrides)
+        if split is None:
+            cfg = self.configs[key] = self.loader.load_sweep_config(self.master, list(overrides))
+            return cfg
+        parsed, plain, structural = split
+        base = self.bases[structural]
+        cfg = copy.deepcopy(base)
+        ConfigLoaderImpl._apply_overrides_to_config(plain, cfg)
+        task, dirname = self._job_fields(parsed, base)
         with open_dict(cfg.hydra):
-            cfg.hydra.overrides.task = [o.input_line for o in app]
-            cfg.hydra.job.override_dirname = get_overrides_dirname(
-                overrides=app, kv_sep=dirname.kv_sep, item_sep=dirname.item_sep,
-                exclude_keys=dirname.exclude_keys)
+            cfg.hydra.overrides.task = task
+            cfg.hydra.job.override_dirname = dirname
         OmegaConf.copy_cache(from_config=self.master, to_config=cfg)
         self.configs[key] = cfg
         return cfg
+
+    def light(self, overrides: Sequence[str]) -> LightJob | None:
+        """The job without a copy of Hydra's node (:class:`LightJob`, kept until
+        :meth:`take_light`); None for a job Hydra must compose itself."""
+        from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+        key = tuple(overrides)
+        if key in self.light_jobs:
+            return self.light_jobs[key]
+        split = self._split(overrides)
+        if split is None:
+            return None
+        parsed, plain, structural = split
+        base = self.bases[structural]
+        task = OmegaConf.masked_copy(base, [k for k in base if k != "hydra"])
+        ConfigLoaderImpl._apply_overrides_to_config(plain, task)
+        task_overrides, dirname = self._job_fields(parsed, base)
+        job = self.light_jobs[key] = LightJob(key, task, base, task_overrides, dirname, self)
+        return job
+
+    def take_light(self, overrides: Sequence[str]) -> LightJob | None:
+        """The light job of ``overrides`` if this composer made it, handed over."""
+        return self.light_jobs.pop(tuple(overrides), None)
 
     def take(self, overrides: Sequence[str]) -> DictConfig | None:
         """The composed config of ``overrides`` if this composer made it, handed over

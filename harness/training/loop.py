@@ -154,15 +154,20 @@ class Alone:
     view)."""
 
     def __init__(self, model: torch.nn.Module, loss, optimizer: torch.optim.Optimizer):
+        from harness.training import eager
+
         self.model, self.loss, self.optimizer = model, loss, optimizer
+        # the optimiser's step and zero_grad without importing torch._dynamo (eager.py)
+        self._step = eager.stepper(optimizer)
+        self._zero = eager.zero_grad([p for g in optimizer.param_groups for p in g["params"]])
 
     def objective(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         return self.loss(self.model(xb[0]), yb[0])
 
     def step(self, total: torch.Tensor) -> None:
-        self.optimizer.zero_grad(set_to_none=True)
+        self._zero()
         total.backward()
-        self.optimizer.step()
+        self._step()
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         was_training = self.model.training

@@ -11,18 +11,29 @@ the basic launcher writes them. Jobs that cannot be stacked, and groups smaller 
 ordinary task function, as do the members of a stack whose training raised. All of it
 goes through :func:`harness.jobs.lifecycle.run_jobs`.
 
+A thousand small jobs are mostly bookkeeping, so a stacked job costs what it needs: its
+task config is the sweep composer's light copy (:class:`harness.jobs.compose.LightJob`,
+no copy of Hydra's node), its ``.hydra/hydra.yaml`` is rendered from the composition's
+text with its own few values put in (:class:`_HydraRecord`, checked byte for byte
+against Hydra's rendering of the composition's first job), and its log line goes to its
+log file through the job logging configuration resolved once per composition. Whatever
+does not fit this (another ``hydra.sweep.subdir``, a logging configuration that reads
+other per-job values, callbacks with job hooks) gets the whole config, as before.
+
 Stacked jobs get Hydra's job callbacks (``on_job_start`` / ``on_job_end``), but not
 ``hydra.job.chdir`` or ``hydra.job.env_set`` (they share one process and one training),
-and their log file is opened when they end: messages during a stack's training go to the
-console.
+and their log file is written when they end: messages during a stack's training go to
+the console.
 """
 
 
+import copy
 import logging
+import logging.config
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, List, Optional, Sequence  # noqa: UP035  (OmegaConf needs these)
+from typing import Any, Dict, List, Optional, Sequence  # noqa: UP035  (OmegaConf needs these)
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
@@ -34,11 +45,15 @@ from hydra.core.utils import (
     run_job,
     setup_globals,
 )
+from hydra.experimental.callback import Callback
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict, read_write
 
 log = logging.getLogger("harness")
+
+DEFAULT_SUBDIR = "${harness_job_dir:${hydra.job.override_dirname}}"
+OUT = "/@@harness-output-dir@@"  # a sentinel output folder, replaced per job
 
 
 @dataclass
@@ -57,9 +72,99 @@ ConfigStore.instance().store(group="hydra/launcher", name="vectorized",
 class _Job:
     idx: int
     overrides: List[str]  # noqa: UP006
-    config: DictConfig  # the job's whole config, hydra node included
+    config: Optional[DictConfig] = None  # noqa: UP045  (the whole config, when composed)
+    light: Any = None  # the composer's light job (task config without Hydra's node)
     hydra_cfg: Optional[DictConfig] = None  # noqa: UP045  (its hydra node, as Hydra keeps it)
     ret: Optional[JobReturn] = None  # noqa: UP045
+
+
+def _in_context(path: Sequence[str], value: Any) -> str:
+    """The YAML lines ``value`` gets at ``path`` inside a document (same indentation
+    and key, so the same quoting and line breaks as in the whole document), written by
+    OmegaConf's own YAML dumper as ``OmegaConf.to_yaml`` calls it."""
+    import yaml
+    from omegaconf._utils import get_omega_conf_dumper
+
+    nested: Any = value
+    for key in reversed(path):
+        nested = {key: nested}
+    text = yaml.dump(nested, default_flow_style=False, allow_unicode=True, sort_keys=False,
+                     Dumper=get_omega_conf_dumper())
+    return "".join(text.splitlines(keepends=True)[len(path) - 1:])
+
+
+# where each per-job value sits in .hydra/hydra.yaml (whose root is the hydra node)
+FIELDS = {"task": ("hydra", "overrides", "task"), "dirname": ("hydra", "job", "override_dirname"),
+          "id": ("hydra", "job", "id"), "num": ("hydra", "job", "num"),
+          "out": ("hydra", "runtime", "output_dir")}
+SENTINELS = {"task": ["@@harness-task@@"], "dirname": "@@harness-dirname@@",
+             "id": "@@harness-id@@", "num": 987654321, "out": OUT}
+
+
+class _HydraRecord:
+    """``.hydra/hydra.yaml`` of every job of one composition: Hydra's rendering with the
+    per-job values (task overrides, ``override_dirname``, job id and number, output
+    folder) put in where they go. ``ok`` is False when a check against Hydra's own
+    rendering of a real job fails (the jobs then get the whole config)."""
+
+    def __init__(self, full: DictConfig, fields: Dict[str, Any]):  # noqa: UP006
+        expected = OmegaConf.to_yaml(OmegaConf.masked_copy(full, "hydra"))  # as Hydra has it
+        probe = OmegaConf.masked_copy(copy.deepcopy(full), "hydra")
+        with read_write(probe), open_dict(probe):
+            for name, path in FIELDS.items():
+                OmegaConf.update(probe, ".".join(path), SENTINELS[name], merge=False,
+                                 force_add=True)
+        self.template = OmegaConf.to_yaml(probe)
+        self.sentinels = {name: _in_context(path, SENTINELS[name])
+                          for name, path in FIELDS.items()}
+        self.ok = all(self.template.count(text) == 1 for text in self.sentinels.values()) \
+            and self.render(fields) == expected
+
+    def render(self, fields: Dict[str, Any]) -> str:  # noqa: UP006
+        text = self.template
+        for name, path in FIELDS.items():
+            text = text.replace(self.sentinels[name], _in_context(path, fields[name]))
+        return text
+
+
+class _JobLog:
+    """The job logging configuration of one composition, resolved once with a sentinel
+    output folder; :meth:`configure` points it at one job's folder (what
+    ``configure_log(config.hydra.job_logging)`` does with the job's whole config)."""
+
+    def __init__(self, full: DictConfig):
+        raw = OmegaConf.to_container(full.hydra.job_logging, resolve=False)
+        allowed = ("${hydra.runtime.output_dir}", "${hydra.job.name}")
+        self.ok = full.hydra.verbose is False and not _mentions_other_values(raw, allowed)
+        probe = copy.deepcopy(full)  # the whole config: interpolations resolve within it
+        with read_write(probe.hydra), open_dict(probe.hydra):
+            probe.hydra.runtime.output_dir = OUT
+        self.conf = (OmegaConf.to_container(probe.hydra.job_logging, resolve=True)
+                     if self.ok else {})
+
+    def configure(self, out: str) -> None:
+        logging.config.dictConfig(_replace(self.conf, OUT, out))
+
+
+def _mentions_other_values(node: Any, allowed: Sequence[str]) -> bool:
+    if isinstance(node, dict):
+        return any(_mentions_other_values(v, allowed) for v in node.values())
+    if isinstance(node, list):
+        return any(_mentions_other_values(v, allowed) for v in node)
+    if isinstance(node, str) and "${" in node:
+        rest = node
+        for a in allowed:
+            rest = rest.replace(a, "")
+        return "${" in rest
+    return False
+
+
+def _replace(node: Any, old: str, new: str) -> Any:
+    if isinstance(node, dict):
+        return {k: _replace(v, old, new) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_replace(v, old, new) for v in node]
+    return node.replace(old, new) if isinstance(node, str) else node
 
 
 class VectorizedLauncher(Launcher):
@@ -70,6 +175,7 @@ class VectorizedLauncher(Launcher):
         self.task_function: Optional[TaskFunction] = None  # noqa: UP045
         self.hydra_context: Optional[HydraContext] = None  # noqa: UP045
         self.composer: Any = None  # the sweeper's, when it hands one over
+        self._bases: Dict[int, Any] = {}  # noqa: UP006  (per composition: record, log)
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
               config: DictConfig) -> None:
@@ -89,22 +195,76 @@ class VectorizedLauncher(Launcher):
         assert self.config is not None and self.hydra_context is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        self._hooks = self._job_hooks()
+        self._hydra_log = OmegaConf.to_container(self.config.hydra.hydra_logging, resolve=True)
 
         tasks = []
         for i, overrides in enumerate(job_overrides):
-            config = self.composer.take(overrides) if self.composer is not None else None
-            if config is None:
-                config = self.hydra_context.config_loader.load_sweep_config(self.config,
-                                                                            list(overrides))
-            with open_dict(config):
-                config.hydra.job.id = config.hydra.job.num = initial_job_idx + i
-            job = _Job(initial_job_idx + i, list(overrides), config)
-            tasks.append(Task(self._task_cfg(config), dict(config.hydra.runtime.choices),
-                              "", ref=job))
+            job = _Job(initial_job_idx + i, list(overrides))
+            light = self.composer.take_light(overrides) if self.composer is not None else None
+            if light is not None and self._base(light) is not None:
+                job.light = light
+                tasks.append(Task(light.task, light.choices, "", ref=job))
+            else:
+                config = self._full(job)
+                keys = [k for k in config if k != "hydra"]
+                tasks.append(Task(OmegaConf.masked_copy(config, keys),
+                                  dict(config.hydra.runtime.choices), "", ref=job))
         run_jobs(tasks, self._done, stack=True, limit=self.max_members,
                  min_group=self.min_group, alone=self._run_alone, on_start=self._open,
                  log=log.info)
         return [task.ref.ret for task in tasks]
+
+    def _job_hooks(self) -> bool:
+        """Whether a callback has job hooks (then every job gets its whole config)."""
+        callbacks = getattr(self.hydra_context.callbacks, "callbacks", [])
+        return any(type(c).on_job_start is not Callback.on_job_start
+                   or type(c).on_job_end is not Callback.on_job_end for c in callbacks)
+
+    def _full(self, job: _Job) -> DictConfig:
+        """The job's whole config, composed once (as Hydra's basic launcher has it)."""
+        if job.config is None:
+            config = None
+            if self.composer is not None:
+                config = (self.composer.take(job.overrides) if job.light is None
+                          else job.light.full())
+            if config is None:
+                config = self.hydra_context.config_loader.load_sweep_config(
+                    self.config, list(job.overrides))
+            with open_dict(config):
+                config.hydra.job.id = config.hydra.job.num = job.idx
+            job.config = config
+        return job.config
+
+    def _base(self, light: Any) -> Any:
+        """(record, log, sweep folder) of the light job's composition, or None when its
+        jobs need their whole config (see the module docstring)."""
+        key = id(light.base)
+        if key not in self._bases:
+            base = light.base
+            raw = OmegaConf.to_container(base.hydra.sweep, resolve=False)
+            made = None
+            if raw.get("subdir") == DEFAULT_SUBDIR and not self._hooks:
+                full = copy.deepcopy(light.full())
+                job_num = 0
+                with open_dict(full):
+                    full.hydra.job.id = full.hydra.job.num = job_num
+                out = os.path.abspath(os.path.join(str(full.hydra.sweep.dir),
+                                                   str(full.hydra.sweep.subdir)))
+                with read_write(full.hydra.runtime), open_dict(full.hydra.runtime):
+                    full.hydra.runtime.output_dir = out
+                record = _HydraRecord(full, self._fields(light, job_num, out))
+                job_log = _JobLog(full)
+                if record.ok and job_log.ok:
+                    made = (record, job_log, str(full.hydra.sweep.dir),
+                            full.hydra.output_subdir, str(full.hydra.job.name))
+            self._bases[key] = made
+        return self._bases[key]
+
+    @staticmethod
+    def _fields(light: Any, num: int, out: str) -> Dict[str, Any]:  # noqa: UP006
+        return {"task": list(light.task_overrides), "dirname": light.override_dirname,
+                "id": str(num), "num": num, "out": out}
 
     def _run_alone(self, task: Any) -> None:
         """The basic launcher's way: Hydra's ``run_job`` calls the task function."""
@@ -112,7 +272,7 @@ class VectorizedLauncher(Launcher):
         job = task.ref
         log.info("\t#%d : %s", job.idx, " ".join(filter_overrides(job.overrides)))
         job.ret = run_job(hydra_context=self.hydra_context, task_function=self.task_function,
-                          config=job.config, job_dir_key="hydra.sweep.dir",
+                          config=self._full(job), job_dir_key="hydra.sweep.dir",
                           job_subdir_key="hydra.sweep.subdir")
         assert self.config is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
@@ -121,9 +281,22 @@ class VectorizedLauncher(Launcher):
         """What ``run_job`` does before calling a task: the job's output folder (its
         ``out_dir``) and its ``.hydra/`` record."""
         from harness.jobs.compose import write_job_record
+        from harness.jobs.resume import job_dirname
 
         job = task.ref
-        config = job.config
+        if job.light is not None:  # the light way (see the module docstring)
+            record, _, sweep_dir, output_subdir, _ = self._bases[id(job.light.base)]
+            out = os.path.abspath(os.path.join(sweep_dir,
+                                               job_dirname(job.light.override_dirname)))
+            Path(out).mkdir(parents=True, exist_ok=True)
+            if output_subdir is not None:
+                folder = Path(out) / str(output_subdir)
+                write_job_record(folder, task.cfg, None, ListConfig(job.light.task_overrides),
+                                 hydra_text=record.render(self._fields(job.light, job.idx,
+                                                                       out)))
+            task.out_dir = out
+            return
+        config = self._full(job)
         # the sweep folder and subfolder interpolate nodes of the config itself
         out = os.path.join(str(OmegaConf.select(config, "hydra.sweep.dir")),
                            str(OmegaConf.select(config, "hydra.sweep.subdir")))
@@ -141,18 +314,22 @@ class VectorizedLauncher(Launcher):
                              task.cfg, job.hydra_cfg, config.hydra.overrides.task)
         task.out_dir = out
 
-    @staticmethod
-    def _task_cfg(config: DictConfig) -> DictConfig:
-        task_cfg = config.copy()
-        with read_write(task_cfg), open_dict(task_cfg):
-            del task_cfg["hydra"]
-        return task_cfg
-
     def _done(self, task: Any, summary: dict) -> None:
         """The job's log line (in its own log file, as a job run alone) and its return."""
         from harness.sweep import record_progress
 
         job = task.ref
+        if job.light is not None:
+            _, job_log, sweep_dir, _, job_name = self._bases[id(job.light.base)]
+            job_log.configure(task.out_dir)
+            record_progress(sweep_dir, job.light.override_dirname or "(no overrides)",
+                            summary)
+            logging.config.dictConfig(self._hydra_log)
+            job.ret = JobReturn(overrides=list(job.overrides), cfg=task.cfg, hydra_cfg=None,
+                                working_dir=os.getcwd(), task_name=job_name,
+                                status=JobStatus.COMPLETED,
+                                _return_value=summary.get("final", {}).get("val.objective"))
+            return
         config = job.config  # its log file's path interpolates nodes of the config itself
         configure_log(config.hydra.job_logging, config.hydra.verbose)
         name = config.hydra.job.override_dirname or "(no overrides)"
