@@ -181,6 +181,7 @@ def test_class_indices_never_run_the_value_check(name, monkeypatch):
         loss(z, torch.full((5, 4), 0.25))
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (sync debug mode)")
 @pytest.mark.parametrize("name", ["ce", "sparse_ce", "label_smoothing_ce", "gce", "mse",
                                   "huber", "bce"])
