@@ -256,6 +256,20 @@ def _check_arguments(argv: list[str], one_line: bool = True) -> None:
     _refuse_rerun(parser.parse_args(argv))
 
 
+# Hydra options that a pip extra installs: option -> (what, the install command)
+EXTRAS = {
+    "hydra/launcher/joblib": ("the joblib launcher", "-e '.[joblib]'"),
+    "hydra/launcher/submitit_local": ("the submitit launcher", "-e '.[submitit]'"),
+    "hydra/launcher/submitit_slurm": ("the submitit launcher", "-e '.[submitit]'"),
+    "hydra/launcher/ray": ("the Ray launcher", "-e '.[ray]'"),
+    "hydra/launcher/ray_aws": ("the Ray launcher", "-e '.[ray]'"),
+    "hydra/launcher/rq": ("the RQ launcher", "hydra-rq-launcher"),
+    "hydra/sweeper/optuna": ("the Optuna sweeper", "hydra-optuna-sweeper"),
+    "hydra/sweeper/ax": ("the Ax sweeper", "hydra-ax-sweeper"),
+    "hydra/sweeper/nevergrad": ("the Nevergrad sweeper", "hydra-nevergrad-sweeper"),
+}
+
+
 def error_line(err: BaseException) -> str | None:
     """One line for an error Hydra raises before a job runs, keeping what it says is
     allowed; None for anything else (a bug: it keeps its traceback)."""
@@ -275,10 +289,17 @@ def error_line(err: BaseException) -> str | None:
         text = "; ".join([first, *rest])
         missing = re.search(r"Could not find '([^']*)'", text)
         options = getattr(err, "options", None)
-        if missing and options:
+        extra = EXTRAS.get(missing.group(1)) if missing else None
+        if extra:  # an option a pip extra provides
+            group, option = missing.group(1).rsplit("/", 1)
+            text += f"; {group}={option} needs {extra[0]}: pip install {extra[1]}"
+        elif missing and options:
             close = difflib.get_close_matches(missing.group(1).rsplit("/", 1)[-1], options, 1)
             if close:
                 text += f"; did you mean '{close[0]}'?"
+            if missing.group(1).split("/")[0] in ("loss", "data", "model"):
+                text += ("; one of your own: load its module with plugins=[./my_module.py] "
+                         "(README: Bring your own)")
         return text
     if isinstance(err, OSError) and err.filename:  # the output folder, before the job
         return (f"cannot write {err.filename}: {err.strerror or err}; choose a folder you can "

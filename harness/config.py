@@ -119,13 +119,31 @@ class SGDOptim:
 
 # ---------------------------------------------------------------- trainer
 @dataclass
+class EarlyStopping:
+    """Stop a run when its corrupted validation split stops improving (never a clean
+    split: a user has no clean labels)."""
+
+    patience: int | None = ranged(None, "[1, inf)", int, optional=True)  # null: off
+    min_delta: float = ranged(0.0, "[0, inf)")  # what counts as an improvement
+    monitor: str = one_of("objective", "objective", "rmse", "mae", "r2", "accuracy",
+                          "macro_f1", "log_loss")  # on val_corrupted
+    restore_best: bool = True  # report (and save) the best epoch, not the last
+
+
+@dataclass
 class TrainerSchema:
     epochs: int = ranged(50, "[1, inf)", int)
     batch_size: int = ranged(64, "[1, inf)", int)
-    device: str = one_of("auto", "auto", "cpu", "cuda")
+    # auto (CUDA when present, else MPS, else the CPU) or any torch device: cpu, cuda,
+    # cuda:1, mps, ... (checked where the run starts: harness.jobs.job.resolve_device)
+    device: str = "auto"
     progress: bool = True
     # CPU threads of torch's kernels; null or 0: every core (shared among parallel jobs)
     threads: int | None = ranged(1, "[0, inf)", int, optional=True)
+    early_stopping: EarlyStopping = field(default_factory=lambda: EarlyStopping())
+    # write each run's weights (the best epoch's when early stopping restores it, else the
+    # last) to model.safetensors in its folder
+    save_weights: bool = False
 
 
 @dataclass
@@ -247,6 +265,9 @@ def _check_node(prefix: str, node: DictConfig, owner: str = "") -> None:
     if not is_dataclass(schema):
         return
     for f in fields(schema):
+        if isinstance(node[f.name], DictConfig):  # a nested schema (trainer.early_stopping)
+            _check_node(f"{prefix}{f.name}.", node[f.name], owner)
+            continue
         check = f.metadata.get("check")
         if check is None:
             continue
@@ -307,12 +328,19 @@ def flatten(cfg: DictConfig, choices: dict[str, str]) -> dict[str, Any]:
     the ``loss`` column) are left out.
     """
     flat: dict[str, Any] = {}
+
+    def put(prefix: str, node: Any) -> None:
+        for key, value in node.items():
+            if isinstance(value, DictConfig):  # nested keys: trainer.early_stopping.patience
+                put(f"{prefix}{key}.", value)
+            else:
+                flat[f"{prefix}{key}"] = _plain(value)
+
     for group in GROUPS:
         flat[group] = choices.get(group, group)
-        for key, value in cfg[group].items():
-            if key == "_target_" or (group == "loss" and key == "name"):
-                continue
-            flat[f"{group}.{key}"] = _plain(value)
+        node = {k: v for k, v in cfg[group].items()
+                if k != "_target_" and not (group == "loss" and k == "name")}
+        put(f"{group}.", node)
     for key, value in cfg.items():
         if key not in GROUPS and key not in ("hydra", "plugins"):  # plugins: not the run
             flat[key] = _plain(value)

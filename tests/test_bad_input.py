@@ -28,6 +28,7 @@ from tests.helpers import TINY, make_cfg
 CHOICES = {"data": "outliers", "model": "mlp", "loss": "mse", "optim": "adam",
            "trainer": "default"}
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+NO_MPS = pytest.mark.skipif(torch.backends.mps.is_available(), reason="MPS is available here")
 
 
 @dataclass
@@ -97,7 +98,9 @@ CLI = [
     Case("negative seed", ["seed=-1"], ["'seed'", "[0, inf)", "Got -1"]),
     Case("empty hidden layer", ["model.hidden=[64,0]"], ["'model.hidden'", "[1, inf)"]),
     Case("unknown device", ["trainer.device=gpu"],
-         ["'trainer.device'", "one of 'auto', 'cpu', 'cuda'", "Got 'gpu'"]),
+         ["trainer.device=gpu is not a torch device", "auto, cpu, cuda, cuda:<index>, mps"]),
+    Case("absent device", ["trainer.device=mps"],
+         ["trainer.device=mps but torch", "has no mps device here"], marks=(NO_MPS,)),
     Case("cuda without a GPU", ["trainer.device=cuda"],
          ["trainer.device=cuda but CUDA is not available", "use trainer.device=auto or cpu"],
          marks=(NO_CUDA,),

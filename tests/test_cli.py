@@ -83,3 +83,12 @@ def test_help_shows_examples_and_groups():
     assert proc.returncode == 0
     assert "python -m harness loss=huber data=outliers" in proc.stdout
     assert "loss: " in proc.stdout or "loss:" in proc.stdout
+
+
+def test_an_option_a_pip_extra_provides_says_how_to_install_it(tmp_path):
+    proc = run_main("-m", "hydra/launcher=ray", *TINY, f"hydra.sweep.dir={tmp_path}")
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.endswith("hydra/launcher=ray needs the Ray launcher: pip install -e '.[ray]'")
+    proc = run_main("loss=mine", *TINY, f"hydra.run.dir={tmp_path}")
+    assert "load its module with plugins=[./my_module.py]" in proc.stderr

@@ -141,6 +141,13 @@ def test_parallel_jobs_take_turns_over_the_gpus(monkeypatch):
         "cuda:0", "cuda:1", "cuda:2", "cuda:0"]
     assert str(resolve_device("auto")) == "cuda:0"
     assert str(resolve_device("cpu", 2)) == "cpu"
+    # any torch device string: an index is kept, a plain cuda spreads like auto
+    assert str(resolve_device("cuda:2", 0)) == "cuda:2"
+    assert str(resolve_device("cuda", 4)) == "cuda:1"
+    from harness.errors import HarnessError
+
+    with pytest.raises(HarnessError, match="has 3 CUDA device.s.: cuda:0 to cuda:2"):
+        resolve_device("cuda:3")
 
 
 # ---------------------------------------------------------------- fast composition

@@ -109,3 +109,64 @@ def test_evaluate_logs_memorisation_on_train_only_when_points_are_corrupted():
                          torch.zeros(6, dtype=torch.bool), 3)
     got = values(clean_data)  # no corrupted point: NaN, and fit() logs no such row
     assert all(math.isnan(v) for (_, m), v in got.items() if m in M.MEMORISATION)
+
+
+# ---------------------------------------------------------------- issue 20: early stopping, weights
+EARLY = ["trainer.early_stopping.patience=2", "data.n_samples=400", "trainer.epochs=40",
+         "trainer.progress=false"]
+
+
+def test_early_stopping_reads_val_corrupted_and_reports_the_best_epoch(tmp_path):
+    """Huber at 20% outliers: the corrupted validation objective stops improving and the
+    run stops; with restore_best its results are those of its best epoch, which is where
+    val_corrupted's objective was lowest (computed here from the rows, independently)."""
+    summary = run(make_cfg("loss=huber", *EARLY), tmp_path, CHOICES, echo=False)
+    m = pd.read_parquet(tmp_path / "metrics.parquet")
+    watched = m[(m.split == "val_corrupted") & (m.metric == "objective")].set_index("epoch")
+    assert summary["stopped_epoch"] == summary["epochs_run"] < 40
+    best = int(watched.value.idxmin())
+    assert summary["best_epoch"] == summary["selected_epoch"] == best
+    assert summary["stopped_epoch"] - best == 2  # patience: 2 epochs without improvement
+    test = m[(m.split == "test") & (m.metric == "rmse")].set_index("epoch").value
+    assert summary["final"]["test.rmse"] == pytest.approx(test[best])
+    # restore_best=false: the last epoch is reported; the best is still recorded
+    last = run(make_cfg("loss=huber", *EARLY, "trainer.early_stopping.restore_best=false"),
+               tmp_path / "last", CHOICES, echo=False)
+    assert last["selected_epoch"] == last["epochs_run"] and last["best_epoch"] == best
+    # off by default: no key of it in the summary, the run id of a run without it
+    plain = run(make_cfg("loss=huber", *EARLY[1:]), tmp_path / "plain", CHOICES, echo=False)
+    assert "best_epoch" not in plain and plain["epochs_run"] == 40
+
+
+def test_early_stopping_refuses_a_monitor_the_task_has_not():
+    from harness.errors import HarnessError
+    from harness.jobs.job import prepare
+
+    with pytest.raises(HarnessError, match="monitor=accuracy is not a regression metric"):
+        prepare(make_cfg(*EARLY, "trainer.early_stopping.monitor=accuracy"))
+
+
+@pytest.mark.parametrize("extra", [[], EARLY[:1]], ids=["last", "best"])
+def test_saved_weights_reload_without_the_harness_and_give_the_test_metric(tmp_path, extra):
+    """model.safetensors holds the reported epoch's weights (no pickle): loaded into the
+    config's model with safetensors and torch alone, they give the summary's test RMSE."""
+    from safetensors.torch import load_file
+
+    from harness import models
+    from harness.seeding import derive_seeds
+
+    cfg = make_cfg("loss=huber", *EARLY[1:], "trainer.epochs=6", "trainer.save_weights=true",
+                   *extra)
+    summary = run(cfg, tmp_path, CHOICES, echo=False)
+    assert summary["weights"] == {"file": "model.safetensors",
+                                  "epoch": summary.get("selected_epoch", 6)}
+    from harness.jobs.job import call
+
+    data = call(cfg.data, seeds=derive_seeds(0))
+    model = models.MLP(data.n_features, 1, hidden=[64, 64])
+    model.load_state_dict(load_file(tmp_path / "model.safetensors"))
+    with torch.no_grad():
+        err = model(data.X["test"]) - data.y["test"]
+    assert float(err.square().mean().sqrt()) == pytest.approx(summary["final"]["test.rmse"],
+                                                              rel=1e-5)
+    assert not list(tmp_path.glob("*.pt")) and not list(tmp_path.glob("*.pkl"))

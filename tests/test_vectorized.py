@@ -281,3 +281,16 @@ def test_the_light_path_writes_what_the_whole_config_writes(tmp_path, monkeypatc
     monkeypatch.setattr(VectorizedLauncher, "_base", lambda self, light: None)
     assert run_main(*args).returncode == 0
     assert records() == light
+
+
+def test_early_stopping_stacked_matches_each_member_alone():
+    """Each member stops on its own, at the epoch it stops alone, and the others go on."""
+    common = ["trainer.early_stopping.patience=2", "trainer.epochs=25"]
+    members = [["loss=huber", "seed=0", "data.outlier_frac=0.2"], ["loss=mse", "seed=1"],
+               ["loss=mae", "seed=2", "optim.lr=0.01"]]
+    expected = [alone(prepare(*common, *o)) for o in members]
+    got = stacked([prepare(*common, *o) for o in members])
+    assert len({r.stopped_epoch for r in expected}) > 1  # the premise: they stop apart
+    for a, b in zip(expected, got, strict=True):
+        assert (a.best_epoch, a.stopped_epoch) == (b.best_epoch, b.stopped_epoch)
+        assert_same(a, b, 2e-4)

@@ -30,12 +30,17 @@ from harness import results
 from harness.config import canonicalise, flatten, validate
 from harness.errors import HarnessError
 from harness.seeding import derive_seeds
-from harness.training.loop import Alone, FitResult, fit, member_splits
+from harness.training.loop import Alone, EarlyStop, FitResult, fit, member_splits
 from losses import InvalidParameterError
 
-# config keys that change how a run looks or how fast it goes, not what it computes: left
-# out of the run id (and of sweep folder names: hydra.job.config.override_dirname)
-COSMETIC_KEYS = ("trainer.progress", "trainer.threads")
+# config keys that change how a run looks, how fast it goes or what it keeps, not what it
+# computes: left out of the run id (and of sweep folder names:
+# hydra.job.config.override_dirname in conf/config.yaml)
+COSMETIC_KEYS = ("trainer.progress", "trainer.threads", "trainer.save_weights")
+# keys added after 0.2.0 that change nothing while off: left out of the run id while
+# early stopping is off, so earlier runs keep their ids
+EARLY_STOPPING = ("trainer.early_stopping.patience", "trainer.early_stopping.min_delta",
+                  "trainer.early_stopping.monitor", "trainer.early_stopping.restore_best")
 SPLIT_ORDER = ("train", "train_clean", "val", "val_corrupted", "test")
 
 
@@ -130,16 +135,57 @@ def check_fit(loss: losses.Loss, task: str, data_name: str) -> None:
             f"({task}); losses for {task}: {', '.join(losses.available(task))}.")
 
 
+def check_monitor(cfg: DictConfig, task: str) -> None:
+    """A :class:`HarnessError` unless early stopping's monitor is a metric of ``task``."""
+    from harness.metrics import METRICS
+
+    node = cfg.trainer.get("early_stopping")
+    if node is None or node.get("patience") is None:
+        return
+    allowed = ("objective", *METRICS[task])
+    if node.monitor not in allowed:
+        raise HarnessError(f"trainer.early_stopping.monitor={node.monitor} is not a {task} "
+                           f"metric; choose one of {', '.join(allowed)} (on val_corrupted).")
+
+
 def resolve_device(name: str, slot: int | None = None) -> torch.device:
-    """``auto`` picks CUDA when present. ``slot`` (a parallel job's number) spreads
-    parallel jobs over the visible GPUs, one GPU each in turn."""
-    if name == "cuda" and not torch.cuda.is_available():
-        raise HarnessError(f"trainer.device=cuda but CUDA is not available to torch "
-                           f"{torch.__version__}; use trainer.device=auto or cpu.")
-    if name == "cpu" or not torch.cuda.is_available():
-        return torch.device("cpu")
-    index = 0 if slot is None else slot % torch.cuda.device_count()
-    return torch.device("cuda", index)
+    """The device of ``trainer.device``: ``auto`` picks CUDA when present (``slot``, a
+    parallel job's number, spreads parallel jobs over the visible GPUs, one each in
+    turn), else Apple's MPS, else the CPU; any torch device string (``cpu``, ``cuda``,
+    ``cuda:1``, ``mps``, ...) names one, which must be available. Raises
+    :class:`HarnessError` (one line) for a name torch does not know or a device this
+    machine does not have."""
+    name = str(name)
+    if name == "auto":
+        if torch.cuda.is_available():
+            count = torch.cuda.device_count()
+            return torch.device("cuda", 0 if slot is None else slot % count)
+        mps = getattr(torch.backends, "mps", None)
+        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise HarnessError(f"trainer.device={name} is not a torch device; use auto, cpu, "
+                           "cuda, cuda:<index>, mps or another torch device name.") from None
+    if device.type == "cpu":
+        return device
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise HarnessError(f"trainer.device={name} but CUDA is not available to torch "
+                               f"{torch.__version__}; use trainer.device=auto or cpu.")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise HarnessError(f"trainer.device={name} but this machine has {count} CUDA "
+                               f"device(s): cuda:0 to cuda:{count - 1}.")
+        if device.index is None:
+            return torch.device("cuda", 0 if slot is None else slot % count)
+        return device
+    backend = getattr(torch.backends, device.type, None) or getattr(torch, device.type, None)
+    available = getattr(backend, "is_available", None)
+    if available is None or not available():
+        raise HarnessError(f"trainer.device={name} but torch {torch.__version__} has no "
+                           f"{device.type} device here; use trainer.device=auto or cpu.")
+    return device
 
 
 def set_threads(threads: int | None) -> int:
@@ -171,6 +217,8 @@ def run_id(flat: dict[str, Any]) -> str:
     True
     """
     keep = {k: v for k, v in flat.items() if k not in COSMETIC_KEYS}
+    if keep.get("trainer.early_stopping.patience") is None:
+        keep = {k: v for k, v in keep.items() if k not in EARLY_STOPPING}
     blob = json.dumps({"config": keep, "version": harness.__version__}, sort_keys=True,
                       default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
@@ -203,6 +251,7 @@ def prepare(cfg: DictConfig, choices: dict[str, str] | None = None,
     kind = data_task(cfg)
     data_name = choices.get("data", str(cfg.data._target_).rsplit(".", 1)[-1])
     check_fit(loss, kind, data_name)
+    check_monitor(cfg, kind)
     bind(cfg.optim, params=[])  # an optimiser that cannot be built stops here, not later
     device = resolve_device(cfg.trainer.device, task.device_slot)
     summary = base_summary(cfg, choices)
@@ -265,7 +314,22 @@ def train(jobs: Sequence[Prepared], results_: Sequence[FitResult], *, progress: 
         generators=[torch.Generator(device=device).manual_seed(j.seeds["shuffle"])
                     for j in jobs],
         epochs=int(trainer.epochs), batch_size=int(trainer.batch_size),
-        progress=progress, desc=desc)
+        progress=progress, desc=desc, stop=early_stop(first.cfg),
+        keep_weights=bool(trainer.get("save_weights", False)))
+
+
+def early_stop(cfg: DictConfig) -> EarlyStop | None:
+    """``trainer.early_stopping`` for the loop, None while it is off."""
+    from harness.metrics import HIGHER_IS_BETTER
+
+    node = cfg.trainer.get("early_stopping")
+    if node is None or node.get("patience") is None:
+        return None
+    return EarlyStop(int(node.patience), float(node.min_delta), str(node.monitor),
+                     HIGHER_IS_BETTER[str(node.monitor)], bool(node.restore_best))
+
+
+WEIGHTS_FILE = "model.safetensors"
 
 
 def finish(job: Prepared, result: FitResult, extra: dict[str, Any] | None = None
@@ -273,9 +337,25 @@ def finish(job: Prepared, result: FitResult, extra: dict[str, Any] | None = None
     """Complete ``job.summary`` from ``result`` (and ``extra``) and write the run folder."""
     summary = job.summary
     last = max((r[0] for r in result.rows), default=0)
+    stop = early_stop(job.cfg)
+    chosen = last
+    if stop is not None:  # the epoch the run is reported at (the best, when restored)
+        if stop.restore_best and result.best_epoch is not None and result.status != "diverged":
+            chosen = result.best_epoch
+        summary.update(best_epoch=result.best_epoch, stopped_epoch=result.stopped_epoch,
+                       selected_epoch=chosen)
+    if result.weights is not None:
+        from safetensors.torch import save_file
+
+        results.atomic_write(Path(job.task.out_dir) / WEIGHTS_FILE,
+                             lambda p: save_file({k: v.contiguous() for k, v in
+                                                  result.weights.items()}, p,
+                                                 metadata={"run_id": summary["run_id"],
+                                                           "epoch": str(chosen)}))
+        summary["weights"] = {"file": WEIGHTS_FILE, "epoch": chosen}
     summary.update({
         "epochs_run": result.epochs_run, "diverged_epoch": result.diverged_epoch,
-        "final": {f"{s}.{m}": v for e, s, m, v in result.rows if e == last},
+        "final": {f"{s}.{m}": v for e, s, m, v in result.rows if e == chosen},
         "train_time_s": result.train_seconds,
         "wall_time_s": time.perf_counter() - job.t0,
         **(extra or {}),
@@ -318,6 +398,11 @@ def print_summary(summary: dict[str, Any], result: FitResult, out_dir: str | Pat
     status = summary["status"]
     if result.diverged_epoch:
         status += f" at epoch {result.diverged_epoch}"
+    shown = summary.get("selected_epoch", result.epochs_run)
+    if summary.get("best_epoch") is not None:
+        stopped = (f", stopped at epoch {result.stopped_epoch}" if result.stopped_epoch
+                   else "")
+        status += f"; best epoch on val_corrupted {summary['best_epoch']}{stopped}"
     print(f"\n{summary['loss_id']} on {c['data']} ({summary['task']}) | model {c['model']} | "
           f"optim {c['optim']} lr={c.get('optim.lr')} | seed {c['seed']} | "
           f"{result.epochs_run} epochs, {status}")
@@ -325,7 +410,9 @@ def print_summary(summary: dict[str, Any], result: FitResult, out_dir: str | Pat
     if inferred:
         print(f"task {inferred}; set data.task to choose")
     if result.rows:
-        table = summary_table(result.rows, result.epochs_run)
+        if shown != result.epochs_run:
+            print(f"metrics at epoch {shown} (the best, restored):")
+        table = summary_table(result.rows, shown)
         print(table.to_string(float_format="%.4f", na_rep=""))
     print(f"train {result.train_seconds:.2f} s, wall {summary['wall_time_s']:.2f} s "
           f"on {summary['device']}; results: {out_dir}")

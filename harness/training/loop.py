@@ -47,6 +47,9 @@ class FitResult:
     diverged_epoch: int | None = None
     train_seconds: float = 0.0
     stack_seconds: float = 0.0
+    best_epoch: int | None = None  # with early stopping: the epoch its monitor was best
+    stopped_epoch: int | None = None  # with early stopping: the epoch it stopped early
+    weights: dict | None = None  # parameter name -> CPU tensor, when asked to keep them
 
 
 # ---------------------------------------------------------------- data
@@ -147,6 +150,10 @@ class Members(Protocol):
     def keep(self, rows: torch.Tensor) -> None:
         """Drop every member but ``rows``."""
 
+    def weights(self, row: int) -> dict[str, torch.Tensor]:
+        """Member ``row``'s parameters and buffers by their ``nn.Module`` names, copied
+        to the CPU."""
+
 
 class Alone:
     """One run: an ``nn.Module``, its loss and a torch optimiser (``K = 1``). Its forward
@@ -182,6 +189,9 @@ class Alone:
 
     def in_target_units(self, pred: torch.Tensor) -> torch.Tensor:
         return self.loss.inverse_link(pred)
+
+    def weights(self, row: int) -> dict[str, torch.Tensor]:
+        return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
 
     def keep(self, rows: torch.Tensor) -> None:
         if len(rows) != 1:
@@ -222,10 +232,33 @@ def evaluate(members: Members, splits: dict[str, Split], mask: torch.Tensor, tas
 
 
 # ---------------------------------------------------------------- the loop
+@dataclass(frozen=True)
+class EarlyStop:
+    """Early stopping (``trainer.early_stopping``): a member stops when ``monitor`` on
+    the corrupted validation split (never a clean one) has not improved by more than
+    ``min_delta`` for ``patience`` epochs; its best epoch is recorded, and with
+    ``restore_best`` it is the epoch its results (and weights) are reported at."""
+
+    patience: int
+    min_delta: float = 0.0
+    monitor: str = "objective"
+    higher: bool = False  # whether a larger monitor value is better
+    restore_best: bool = True
+    split: str = "val_corrupted"
+
+    def better(self, value: float, best: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        if not math.isfinite(best):
+            return True
+        return value > best + self.min_delta if self.higher else value < best - self.min_delta
+
+
 def fit(members: Members, splits: dict[str, Split], results: Sequence[FitResult], *,
         task: str, n_classes: int | None, corrupted: torch.Tensor,
         generators: Sequence[torch.Generator], epochs: int, batch_size: int,
-        progress: bool = False, desc: str = "") -> None:
+        progress: bool = False, desc: str = "", stop: EarlyStop | None = None,
+        keep_weights: bool = False) -> None:
     """Train ``members`` for ``epochs``, appending each member's metric rows to its
     ``results`` entry as they come (a caller that keeps ``results`` keeps them if
     training raises).
@@ -234,7 +267,10 @@ def fit(members: Members, splits: dict[str, Split], results: Sequence[FitResult]
     ``generators`` are the members' shuffle generators (one permutation per epoch each).
     A member stops, ``status="diverged"``, at the first epoch whose objective is not
     finite on some split (training, or a prediction that overflowed on held-out data);
-    its rows up to and including that epoch are kept.
+    its rows up to and including that epoch are kept. With ``stop`` a member also stops
+    when its corrupted validation split stops improving (:class:`EarlyStop`; the others
+    go on). ``keep_weights``: each result gets its member's weights (CPU tensors by
+    parameter name) at its reported epoch (the best one when ``stop.restore_best``).
     """
     device = corrupted.device
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -243,12 +279,17 @@ def fit(members: Members, splits: dict[str, Split], results: Sequence[FitResult]
     gens = list(generators)
     mask = corrupted
     first = M.METRICS[task][0]
+    best = [math.nan] * len(results)
+    since = [0] * len(results)  # epochs since a member's last improvement
+    snapshot = keep_weights and stop is not None and stop.restore_best
 
     def record(epoch: int) -> list[int]:
-        """Log the epoch's rows for the live members; return the rows that diverged."""
+        """Log the epoch's rows for the live members; return the rows that stop now
+        (diverged, or no longer improving)."""
         keys, table = evaluate(members, splits, mask, task, n_classes)
         objective = [k for k, (_, m) in enumerate(keys) if m == "objective"]
-        bad = []
+        watched = keys.index((stop.split, stop.monitor)) if stop else None
+        ended = []
         for row, j in enumerate(alive):
             res = results[j]
             res.rows += [(epoch, s, m, table[k][row]) for k, (s, m) in enumerate(keys)
@@ -258,13 +299,32 @@ def fit(members: Members, splits: dict[str, Split], results: Sequence[FitResult]
                 res.epochs_run = epoch
                 if not all(math.isfinite(table[k][row]) for k in objective):
                     res.status, res.diverged_epoch = "diverged", epoch
-                    bad.append(row)
+                    ended.append(row)
+                    continue
+            if stop is None:
+                continue
+            if stop.better(table[watched][row], best[j]):
+                best[j], res.best_epoch, since[j] = table[watched][row], epoch, 0
+                if snapshot:
+                    res.weights = members.weights(row)
+            elif epoch:
+                since[j] += 1
+                if since[j] >= stop.patience:
+                    res.stopped_epoch = epoch
+                    ended.append(row)
         if len(alive) == 1:
             value = table[keys.index(("val", first))][0]
             bar.set_postfix({f"val_{first}": f"{value:.4g}"}, refresh=False)
         else:
-            bar.set_postfix({"members": len(alive) - len(bad)}, refresh=False)
-        return bad
+            bar.set_postfix({"members": len(alive) - len(ended)}, refresh=False)
+        return ended
+
+    def finish(rows: list[int]) -> None:
+        """Keep the last weights of the members at ``rows`` (unless a best was kept)."""
+        for row in rows:
+            res = results[alive[row]]
+            if keep_weights and not (snapshot and res.weights is not None):
+                res.weights = members.weights(row)
 
     bar = tqdm(range(1, epochs + 1), desc=desc, unit="epoch", leave=False,
                disable=None if progress else True)  # None: quiet when not a TTY
@@ -289,10 +349,12 @@ def fit(members: Members, splits: dict[str, Split], results: Sequence[FitResult]
         for j in alive:
             results[j].train_seconds += elapsed / len(alive)
             results[j].stack_seconds += elapsed
-        bad = record(epoch)
-        if bad:  # drop the diverged members; the others go on
-            keep = [r for r in range(len(alive)) if r not in bad]
+        ended = record(epoch)
+        if ended:  # drop the members that stopped; the others go on
+            finish(ended)
+            keep = [r for r in range(len(alive)) if r not in ended]
             if not keep:
+                alive = []
                 break
             rows = torch.tensor(keep, device=device)
             alive, gens = [alive[r] for r in keep], [gens[r] for r in keep]
@@ -301,4 +363,5 @@ def fit(members: Members, splits: dict[str, Split], results: Sequence[FitResult]
             for s in splits.values():
                 s.keep(rows)  # twins share X; each keeps its own member index
                 s._direct = s.direct
+    finish(list(range(len(alive))))
     bar.close()

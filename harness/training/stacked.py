@@ -263,6 +263,11 @@ class Stacked:
     def in_target_units(self, pred: torch.Tensor) -> torch.Tensor:
         return self.objective_of.in_target_units(pred)
 
+    def weights(self, row: int) -> dict[str, torch.Tensor]:
+        named = dict(zip(self.stack.names, self.stack.params, strict=True))
+        return {k: v[row].detach().cpu().clone()
+                for k, v in {**named, **self.stack.buffers}.items()}
+
     def keep(self, rows: torch.Tensor) -> None:
         self.stack.keep(rows)
         self.optimizer.params = self.stack.params
