@@ -144,6 +144,11 @@ class TrainerSchema:
     # write each run's weights (the best epoch's when early stopping restores it, else the
     # last) to model.safetensors in its folder
     save_weights: bool = False
+    # experiment trackers each run is logged to: mlflow, tensorboard (harness.trackers)
+    trackers: list[str] = field(default_factory=list,
+                                metadata={"check": Choice(("mlflow", "tensorboard")),
+                                          "each": True})
+    tracking_uri: str | None = None  # MLflow's store; null: sqlite:///outputs/mlflow.db
 
 
 @dataclass

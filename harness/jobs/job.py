@@ -36,7 +36,8 @@ from losses import InvalidParameterError
 # config keys that change how a run looks, how fast it goes or what it keeps, not what it
 # computes: left out of the run id (and of sweep folder names:
 # hydra.job.config.override_dirname in conf/config.yaml)
-COSMETIC_KEYS = ("trainer.progress", "trainer.threads", "trainer.save_weights")
+COSMETIC_KEYS = ("trainer.progress", "trainer.threads", "trainer.save_weights",
+                 "trainer.trackers", "trainer.tracking_uri")
 # keys added after 0.2.0 that change nothing while off: left out of the run id while
 # early stopping is off, so earlier runs keep their ids
 EARLY_STOPPING = ("trainer.early_stopping.patience", "trainer.early_stopping.min_delta",
@@ -364,6 +365,12 @@ def finish(job: Prepared, result: FitResult, extra: dict[str, Any] | None = None
     metrics = pd.DataFrame([(summary["run_id"], *r) for r in result.rows],
                            columns=results.METRIC_COLUMNS)
     results.write_run(job.task.out_dir, metrics, summary)
+    trackers = list(job.cfg.trainer.get("trackers") or [])
+    if trackers:  # after the files: a tracker that fails never loses a run
+        from harness.trackers import log_run
+
+        log_run(trackers, summary, result.rows, job.task.out_dir,
+                job.cfg.trainer.get("tracking_uri"))
     return summary
 
 
