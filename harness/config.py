@@ -175,8 +175,65 @@ def loss_schema(spec: Any) -> type:
                            ("name", str, field(default=spec.name)), *params])
 
 
+# ---------------------------------------------------------------- classical baselines
+# scikit-learn estimators fitted on the same splits and corruption as the networks
+# (harness.training.baseline); their own loss is the one compared (loss.* is not read)
+@dataclass
+class SklearnHuber:
+    _target_: str = "sklearn.linear_model.HuberRegressor"
+    epsilon: float = ranged(1.35, "[1, inf)")
+    alpha: float = ranged(0.0001, "[0, inf)")
+    max_iter: int = ranged(1000, "[1, inf)", int)
+
+
+@dataclass
+class SklearnQuantile:
+    _target_: str = "sklearn.linear_model.QuantileRegressor"
+    quantile: float = ranged(0.5, "(0, 1)")
+    alpha: float = ranged(0.0, "[0, inf)")
+    solver: str = one_of("highs", "highs", "highs-ds", "highs-ipm")
+
+
+@dataclass
+class SklearnSGDRegressor:
+    _target_: str = "sklearn.linear_model.SGDRegressor"
+    loss: str = one_of("squared_error", "squared_error", "huber", "epsilon_insensitive",
+                       "squared_epsilon_insensitive")
+    alpha: float = ranged(0.0001, "[0, inf)")
+    epsilon: float = ranged(0.1, "[0, inf)")
+    max_iter: int = ranged(1000, "[1, inf)", int)
+
+
+@dataclass
+class SklearnSGDClassifier:
+    _target_: str = "sklearn.linear_model.SGDClassifier"
+    loss: str = one_of("hinge", "hinge", "log_loss", "modified_huber", "squared_hinge",
+                       "perceptron")
+    alpha: float = ranged(0.0001, "[0, inf)")
+    max_iter: int = ranged(1000, "[1, inf)", int)
+
+
+@dataclass
+class SklearnLinearSVC:
+    _target_: str = "sklearn.svm.LinearSVC"
+    C: float = ranged(1.0, "(0, inf)")
+    max_iter: int = ranged(1000, "[1, inf)", int)
+
+
+@dataclass
+class SklearnLogistic:
+    _target_: str = "sklearn.linear_model.LogisticRegression"
+    C: float = ranged(1.0, "(0, inf)")
+    max_iter: int = ranged(1000, "[1, inf)", int)
+
+
+BASELINES = {"sklearn_huber": SklearnHuber, "sklearn_quantile": SklearnQuantile,
+             "sklearn_sgd_regressor": SklearnSGDRegressor,
+             "sklearn_sgd_classifier": SklearnSGDClassifier,
+             "sklearn_linear_svc": SklearnLinearSVC, "sklearn_logistic": SklearnLogistic}
+
 SCHEMAS = {
-    "model": {"linear": LinearModel, "mlp": MLPModel, "cnn1d": CNN1DModel},
+    "model": {"linear": LinearModel, "mlp": MLPModel, "cnn1d": CNN1DModel, **BASELINES},
     "optim": {"adam": AdamOptim, "adamw": AdamWOptim, "sgd": SGDOptim},
     "trainer": {"default": TrainerSchema},
 }

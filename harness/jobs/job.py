@@ -64,12 +64,12 @@ class Prepared:
     the summary so far."""
 
     task: Task
-    loss: losses.Loss
+    loss: losses.Loss | None  # None for a classical baseline (its estimator has its own)
     data_name: str
     device: torch.device
     seeds: dict[str, int]
     data: Any  # harness.data.Dataset
-    model: torch.nn.Module
+    model: Any  # a torch.nn.Module, or a scikit-learn estimator (a baseline)
     summary: dict[str, Any]
     t0: float = field(default_factory=time.perf_counter)
 
@@ -201,9 +201,20 @@ def set_threads(threads: int | None) -> int:
     return n
 
 
+def baseline(cfg: DictConfig) -> bool:
+    """Whether the config's model is a classical baseline (a scikit-learn estimator,
+    ``model=sklearn_*``): it brings its own loss, and ``loss`` is not read."""
+    return str(cfg.model._target_).startswith("sklearn.")
+
+
 def identity(cfg: DictConfig, choices: dict[str, str]) -> tuple[dict[str, Any], str]:
-    """The flattened config (with the canonical loss name) and the run id it gives."""
+    """The flattened config (with the canonical loss name; a baseline's is its model
+    option, e.g. ``sklearn_huber``) and the run id it gives."""
     flat = flatten(cfg, choices)
+    if baseline(cfg):
+        flat = {k: v for k, v in flat.items() if not k.startswith("loss.")}
+        flat["loss"] = choices.get("model") or str(cfg.model._target_).rsplit(".", 1)[-1]
+        return flat, run_id(flat)
     try:
         flat["loss"] = losses.spec(cfg.loss.name).name
     except losses.LossError:
@@ -248,9 +259,11 @@ def prepare(cfg: DictConfig, choices: dict[str, str] | None = None,
     canonicalise(cfg)  # 0.30000000000000004 is 0.3, as in the run id
     validate(cfg)
     threads = set_threads(cfg.trainer.get("threads"))  # before any work
-    loss = build_loss(cfg)
     kind = data_task(cfg)
     data_name = choices.get("data", str(cfg.data._target_).rsplit(".", 1)[-1])
+    if baseline(cfg):
+        return _prepare_baseline(task, kind, data_name, threads, t0)
+    loss = build_loss(cfg)
     check_fit(loss, kind, data_name)
     check_monitor(cfg, kind)
     bind(cfg.optim, params=[])  # an optimiser that cannot be built stops here, not later
@@ -280,6 +293,33 @@ def prepare(cfg: DictConfig, choices: dict[str, str] | None = None,
     return Prepared(task, loss, data_name, device, seeds, data, model, summary, t0)
 
 
+def _prepare_baseline(task: Task, kind: str, data_name: str, threads: int,
+                      t0: float) -> Prepared:
+    """:func:`prepare` for a classical baseline: its estimator (checked against the task)
+    and the data, as a network's."""
+    from sklearn.base import is_classifier, is_regressor
+
+    cfg, choices = task.cfg, task.choices
+    estimator = call(cfg.model)
+    fits = is_regressor(estimator) if kind == "regression" else is_classifier(estimator)
+    if not fits:
+        wanted = "a regressor" if kind == "regression" else "a classifier"
+        raise HarnessError(f"model={choices.get('model', cfg.model._target_)} is not "
+                           f"{wanted} and does not fit data '{data_name}' ({kind}); "
+                           "baselines: sklearn_huber, sklearn_quantile, sklearn_sgd_regressor "
+                           "(regression); sklearn_sgd_classifier, sklearn_linear_svc, "
+                           "sklearn_logistic (classification).")
+    summary = base_summary(cfg, choices)
+    seeds = derive_seeds(int(cfg.seed))
+    data = call(cfg.data, seeds=seeds)
+    from harness.plugins import LOADED
+
+    summary.update(task=kind, loss_id=summary["config"]["loss"], data_info=data.info,
+                   device="cpu", threads=threads, plugins=sorted(LOADED), baseline=True)
+    return Prepared(task, None, data_name, torch.device("cpu"), seeds, data, estimator,
+                    summary, t0)
+
+
 def optim_settings(cfg: DictConfig) -> dict:
     """The optimiser node's keyword arguments (without ``_target_``)."""
     node = OmegaConf.to_container(cfg.optim, resolve=True)
@@ -295,6 +335,12 @@ def train(jobs: Sequence[Prepared], results_: Sequence[FitResult], *, progress: 
     several train as one stack (:class:`harness.training.stacked.Stacked`)."""
     first = jobs[0]
     trainer = first.cfg.trainer
+    if baseline(first.cfg):  # one estimator, fitted once (never stacked: group_key)
+        from harness.training.baseline import fit_baseline
+
+        vars(results_[0]).update(vars(fit_baseline(first.model, first.data,
+                                                   first.seeds["init"])))
+        return
     if len(jobs) == 1:
         from harness.training import eager
 
@@ -396,7 +442,8 @@ def summary_table(rows: list[tuple[int, str, str, float]], epoch: int) -> pd.Dat
     last = df[(df.epoch == epoch) & (df.metric != "elapsed_s")]
     table = last.pivot(index="split", columns="metric", values="value")
     order = [s for s in SPLIT_ORDER if s in table.index]
-    cols = ["objective"] + [c for c in table.columns if c != "objective"]
+    cols = [c for c in ("objective",) if c in table.columns] + \
+        [c for c in table.columns if c != "objective"]
     return table.loc[order, cols]
 
 
@@ -410,9 +457,9 @@ def print_summary(summary: dict[str, Any], result: FitResult, out_dir: str | Pat
         stopped = (f", stopped at epoch {result.stopped_epoch}" if result.stopped_epoch
                    else "")
         status += f"; best epoch on val_corrupted {summary['best_epoch']}{stopped}"
+    optim = "" if summary.get("baseline") else f"optim {c['optim']} lr={c.get('optim.lr')} | "
     print(f"\n{summary['loss_id']} on {c['data']} ({summary['task']}) | model {c['model']} | "
-          f"optim {c['optim']} lr={c.get('optim.lr')} | seed {c['seed']} | "
-          f"{result.epochs_run} epochs, {status}")
+          f"{optim}seed {c['seed']} | {result.epochs_run} epochs, {status}")
     inferred = (summary.get("data_info") or {}).get("task_inferred")
     if inferred:
         print(f"task {inferred}; set data.task to choose")

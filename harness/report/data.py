@@ -28,7 +28,8 @@ from harness.metrics import HIGHER_IS_BETTER, METRICS
 PRIMARY = {"regression": "rmse", "binary": "accuracy", "multiclass": "accuracy"}
 SPLIT = "test"  # final metrics are read on the clean test split
 # config keys that never define a setting: the compared loss, the replicate, plumbing
-NOT_SETTING = ("loss", "seed", "trainer.progress", "trainer.device")
+NOT_SETTING = ("loss", "seed", "trainer.progress", "trainer.device", "trainer.threads",
+               "trainer.save_weights", "trainer.trackers", "trainer.tracking_uri")
 META = {"status", "task", "loss_id", *results.CORRUPTION_COLUMNS}
 LEVEL_NAMES = {"data.outlier_frac": "outlier fraction", "data.label_noise": "label-noise rate"}
 
@@ -281,12 +282,16 @@ def context_keys(runs: pd.DataFrame, config_keys: list[str]) -> list[str]:
     """
     keys: list[str] = []
     base = text(runs["data"]) + "|" + text(runs["level"])
+    # a classical baseline (model=sklearn_*) stands beside the networks of its setting:
+    # its model and optimiser keys do not split settings
+    nets = ~runs["baseline"].eq(True) if "baseline" in runs else pd.Series(True, runs.index)
     # group choices (``optim``) before their keys (``optim.momentum``)
     for key in sorted(config_keys, key=lambda k: (k.count("."), config_keys.index(k))):
         if key == "data" or key in NOT_SETTING or key.startswith("loss."):
             continue
+        among = nets if key.split(".")[0] in ("model", "optim") else slice(None)
         values = text(runs[key])
-        if values.nunique() > 1 and values.groupby(base).nunique().max() > 1:
+        if values[among].nunique() > 1 and values[among].groupby(base[among]).nunique().max() > 1:
             keys.append(key)
             base = base + "|" + values
     return keys
