@@ -82,6 +82,30 @@ class Dataset:
         return float(self.corrupted.float().mean()) if len(self.corrupted) else 0.0
 
 
+@functools.lru_cache(maxsize=8)
+def _clean(name: str, data_seed: int, val_frac: float, test_frac: float,
+           source_params: tuple) -> tuple:
+    """(pool, split indices, standardised features, targets (standardised for
+    regression), (target mean, std)) of a data set and data seed: what every corruption
+    level, loss and optimiser setting of that seed shares, built once per process (a
+    sweep's members of one seed share it; the arrays are read-only)."""
+    src = SOURCES[name]
+    rng = np.random.default_rng(data_seed)
+    pool = src.fn(rng, **dict(source_params))
+    task = src.task or pool.task
+    n = len(pool.y)
+    idx = (split_indices(n, val_frac, test_frac, rng) if pool.test is None
+           else carve_val(n, pool.test, val_frac, rng))
+    X = standardise(pool.X, idx["train"])
+    y, mu, sd = pool.y, 0.0, 1.0
+    if task == "regression":
+        mu, sd = y[idx["train"]].mean(), y[idx["train"]].std() or 1.0
+        y = (y - mu) / sd
+    for array in (X, y, *idx.values()):
+        array.flags.writeable = False
+    return pool, idx, X, y, (mu, sd)
+
+
 def build(name: str, *, seeds: dict[str, int], corruption: str, level: float,
           corruption_params: dict[str, Any], val_frac: float = 0.2, test_frac: float = 0.2,
           targets: str = "standardised", **source_params: Any) -> Dataset:
@@ -92,22 +116,13 @@ def build(name: str, *, seeds: dict[str, int], corruption: str, level: float,
     the corruption (which works in clean-target stds either way): for losses that need
     the original scale or sign, such as ``msle`` on the positive ``diabetes`` targets."""
     src = SOURCES[name]
-    rng = np.random.default_rng(seeds["data"])
-    pool = src.fn(rng, **source_params)
+    pool, idx, X, y, (mu, sd) = _clean(name, seeds["data"], val_frac, test_frac,
+                                       tuple(sorted(source_params.items())))
     task = src.task or pool.task
     if task not in LEVEL_KEY:
         raise HarnessError(f"data set '{name}' gave no task (its pool's task is {task!r}).")
     if corruption == "auto":
         corruption = DEFAULT_KIND[task]
-    n = len(pool.y)
-    idx = (split_indices(n, val_frac, test_frac, rng) if pool.test is None
-           else carve_val(n, pool.test, val_frac, rng))
-
-    X = standardise(pool.X, idx["train"])
-    y = pool.y
-    if task == "regression":
-        mu, sd = y[idx["train"]].mean(), y[idx["train"]].std() or 1.0
-        y = (y - mu) / sd
     X_clean, y_clean = X[idx["train"]], y[idx["train"]]
     n_train = len(y_clean)
     mask = corruption_order(n_train, level, seeds["corruption"])
