@@ -55,3 +55,46 @@ def test_two_commands_started_together_never_share_a_folder(tmp_path):
             for p in (tmp_path / "runs").glob("*/summary.json")}
     assert sorted(runs) == ["huber", "mse"]
     assert sorted(runs.values()) == ["same-second", "same-second-2"]
+
+
+HEAVY = ("torch", "sklearn", "pandas", "matplotlib", "seaborn", "scipy")
+PROBE = """import runpy, sys
+sys.argv = [{module!r}, "--help"]
+try:
+    runpy.run_module({module!r}, run_name="__main__", alter_sys=True)
+except SystemExit as stop:
+    assert stop.code in (0, None), stop.code
+print("heavy:", ",".join(m for m in {heavy!r} if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("module", ["harness", "harness.protocol", "harness.report",
+                                    "harness.zoo"])
+def test_help_imports_neither_torch_nor_sklearn_nor_pandas(module):
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    proc = subprocess.run([sys.executable, "-c", PROBE.format(module=module, heavy=HEAVY)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "usage" in proc.stdout.lower() or "== Config ==" in proc.stdout
+    assert proc.stdout.strip().splitlines()[-1] == "heavy:", proc.stdout[-500:]
+
+
+def test_a_run_imports_no_torch_dynamo():
+    """torch's optimisers import torch._dynamo (about 1 s) on their first use unless the
+    harness steps them itself (harness/training/eager.py)."""
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    code = ("import sys; from harness.jobs.lifecycle import run_one; "
+            "from tests.helpers import make_cfg, TINY; import tempfile; "
+            "run_one(make_cfg(*TINY), tempfile.mkdtemp(), echo=False); "
+            "print('dynamo' if 'torch._dynamo' in sys.modules else 'no dynamo')")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.stdout.strip().splitlines()[-1] == "no dynamo", proc.stderr[-2000:]
