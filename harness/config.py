@@ -328,7 +328,8 @@ def _check_node(prefix: str, node: DictConfig, owner: str = "") -> None:
         return
     for f in fields(schema):
         if isinstance(node[f.name], DictConfig):  # a nested schema (trainer.early_stopping)
-            _check_node(f"{prefix}{f.name}.", node[f.name], owner)
+            if prefix or f.name not in GROUPS:  # the groups: validate checks each itself
+                _check_node(f"{prefix}{f.name}.", node[f.name], owner)
             continue
         check = f.metadata.get("check")
         if check is None:

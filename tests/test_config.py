@@ -69,7 +69,10 @@ def test_any_corruption_of_the_task_composes_with_any_data_set(name, task):
         assert data.info["corruption"] == kind and data.info["realised_corruption"] > 0.19
 
 
-@pytest.mark.parametrize("model", options("model"))
+NETWORKS = [m for m in options("model") if not m.startswith("sklearn_")]
+
+
+@pytest.mark.parametrize("model", NETWORKS)
 @pytest.mark.parametrize("optim", options("optim"))
 def test_model_and_optim_configs_instantiate(model, optim):
     cfg = make_cfg(f"model={model}", f"optim={optim}")
@@ -77,6 +80,18 @@ def test_model_and_optim_configs_instantiate(model, optim):
     net = call(cfg.model, in_features=7, out_features=3)
     opt = call(cfg.optim, params=net.parameters())
     assert opt.defaults["lr"] == cfg.optim.lr
+
+
+@pytest.mark.parametrize("model", [m for m in options("model") if m not in NETWORKS])
+def test_baseline_configs_build_their_estimator(model):
+    from sklearn.base import BaseEstimator
+
+    cfg = make_cfg(f"model={model}")
+    validate(cfg)
+    estimator = call(cfg.model)
+    assert isinstance(estimator, BaseEstimator)
+    assert {k: estimator.get_params()[k] for k in cfg.model if k != "_target_"} == \
+        {k: v for k, v in cfg.model.items() if k != "_target_"}
 
 
 @pytest.mark.parametrize("name", options("loss"))

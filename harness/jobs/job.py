@@ -9,6 +9,7 @@ runner; this module is what each stage does.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import inspect
 import json
@@ -204,7 +205,22 @@ def set_threads(threads: int | None) -> int:
 def baseline(cfg: DictConfig) -> bool:
     """Whether the config's model is a classical baseline (a scikit-learn estimator,
     ``model=sklearn_*``): it brings its own loss, and ``loss`` is not read."""
-    return str(cfg.model._target_).startswith("sklearn.")
+    return _estimator(str(cfg.model._target_))
+
+
+@functools.lru_cache(maxsize=64)
+def _estimator(target: str) -> bool:
+    if not target.startswith("sklearn."):
+        return False
+    from sklearn.base import BaseEstimator
+
+    from harness.safety import resolve
+
+    try:
+        obj = resolve(target, "model._target_")
+    except HarnessError:
+        return False  # refused or absent: the run says why where it builds the model
+    return isinstance(obj, type) and issubclass(obj, BaseEstimator)
 
 
 def identity(cfg: DictConfig, choices: dict[str, str]) -> tuple[dict[str, Any], str]:

@@ -164,9 +164,11 @@ class Alone:
         from harness.training import eager
 
         self.model, self.loss, self.optimizer = model, loss, optimizer
-        # the optimiser's step and zero_grad without importing torch._dynamo (eager.py)
-        self._step = eager.stepper(optimizer)
-        self._zero = eager.zero_grad([p for g in optimizer.param_groups for p in g["params"]])
+        if optimizer is not None:  # (None: a model that is only evaluated)
+            # the optimiser's step and zero_grad without importing torch._dynamo (eager.py)
+            self._step = eager.stepper(optimizer)
+            self._zero = eager.zero_grad([p for g in optimizer.param_groups
+                                          for p in g["params"]])
 
     def objective(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         return self.loss(self.model(xb[0]), yb[0])
