@@ -28,9 +28,10 @@ clean (0) to the corrupted (1) target, averaged over the corrupted points (it ca
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import torch
-import torch.nn.functional as F
+if TYPE_CHECKING:  # torch is imported where it is used: reports read METRICS without it
+    import torch
 
 METRICS = {
     "regression": ("rmse", "mae", "r2"),
@@ -48,6 +49,8 @@ HIGHER_IS_BETTER = {"rmse": False, "mae": False, "r2": True, "accuracy": True,
 def _macro_f1(pred: torch.Tensor, target: torch.Tensor, n_classes: int) -> torch.Tensor:
     """Macro F1 over the last axis, one value per leading index (one confusion matrix per
     stacked run, counted by a single ``bincount``)."""
+    import torch
+
     lead = target.shape[:-1]
     runs = math.prod(lead)
     offset = torch.arange(runs, device=target.device).unsqueeze(1) * (n_classes * n_classes)
@@ -69,6 +72,8 @@ def compute(task: str, pred: torch.Tensor, target: torch.Tensor,
     multiclass): leading axes are independent stacked runs, and each metric has shape
     ``target.shape[:-1]`` (0-dim for one run).
     """
+    import torch.nn.functional as F
+
     pred = pred.detach()
     if task == "regression":
         err = pred - target
@@ -105,11 +110,14 @@ def memorisation(task: str, pred: torch.Tensor, noisy: torch.Tensor, clean: torc
     whose corrupted target equals its clean one has no direction to be pulled in and is
     left out of ``pull``.
 
+    >>> import torch
     >>> clean, noisy = torch.tensor([0.0, 0.0]), torch.tensor([10.0, -4.0])
     >>> [round(float(v), 3) for v in memorisation("regression", torch.tensor([6.0, -1.0]),
     ...                                           noisy, clean)]
     [0.5, 0.5, 0.425]
     """
+    import torch
+
     pred = pred.detach()
     if mask is None:
         mask = torch.ones(noisy.shape, dtype=torch.bool, device=noisy.device)

@@ -25,9 +25,20 @@ def test_a_sweep_with_a_failed_job_exits_1_after_every_job_and_reports(tmp_path)
     assert proc.returncode == 1
     assert proc.stdout.strip().splitlines()[-1].startswith("2 runs: 1 completed, 1 failed")
     assert "Traceback" not in proc.stdout + proc.stderr
-    report = run_cli(str(tmp_path), module="harness.report")
+    # the report as a process, which reads the runs without importing torch (~3 s)
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    probe = ("import runpy, sys; sys.argv = ['harness.report', sys.argv[1]]\n"
+             "try:\n    runpy.run_module('harness.report', run_name='__main__')\n"
+             "finally:\n    print('torch' in sys.modules)")
+    report = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
     assert report.returncode == 0, report.stderr
     assert report.stdout.startswith(f"report: {tmp_path / 'report' / 'index.html'}")
+    assert report.stdout.strip().splitlines()[-1] == "False", "the report imported torch"
 
 
 def test_an_unknown_protocol_is_one_line_and_exit_2():
