@@ -125,6 +125,12 @@ def collect(folder: Path, out: Path) -> str:
     value = f"final.test.{metric}"
     higher = metric != "rmse"
     unit = "model" if preset == "mnist1d_paper" else "loss"
+    level = "data.label_noise" if task != "regression" else "data.outlier_frac"
+    if level in runs and "data.corruption" in runs and runs["data.corruption"].nunique() > 1:
+        # rate 0 corrupts nothing: the same runs under every kind, shown once as "clean"
+        clean = runs[level] == 0
+        runs.loc[clean, "data.corruption"] = "none"
+        runs = runs[~(clean & runs.duplicated([unit, "seed", level, "data.corruption"]))]
     setting = [] if unit == "model" else setting_columns(runs)
     table = describe(runs, [*setting, unit], value)
     record = {"preset": preset, "folder": str(folder), "task": task, "metric": metric,
@@ -163,6 +169,8 @@ def collect(folder: Path, out: Path) -> str:
         settings = table[setting].drop_duplicates().sort_values(setting)
         heads = [", ".join(f"{c.split('.')[-1]} {label(v)}" for c, v in zip(setting, s,
                                                                                strict=True))
+                 .replace("corruption none, label_noise 0.0", "clean")
+                 .replace("corruption ", "")
                  for s in settings.itertuples(index=False)]
         vs = paired_vs(runs, setting, unit, baseline, value, higher)
         lines += [f"| {unit} | " + " | ".join(heads) + " |",
