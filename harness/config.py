@@ -24,13 +24,49 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from harness.data.knobs import Knob
 from harness.errors import HarnessError
-from losses.params import Choice, Interval
+from losses.params import Choice, Interval, InvalidParameterError
 
 # an absolute path: relative to a module, Hydra would look for an importable package
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 ACTIVATIONS = ("relu", "gelu", "tanh", "silu", "leaky_relu")  # harness.models.ACTIVATIONS
 
 GROUPS = ("data", "model", "loss", "optim", "trainer")
+
+# ---------------------------------------------------------------- reference schedules
+# A data set may carry the schedule and model sizes its source paper trained with:
+# ``conf/reference/<data>.yaml`` (trainer and optimiser values, any model) and
+# ``conf/reference/model/<data>_<model>.yaml`` (that model's sizes), both
+# ``@package _global_``. The primary config lists them as ``optional reference: ${data}``
+# and ``optional reference/model: ${data}_${model}`` after the other groups, so Hydra merges
+# them after the groups' own defaults (which they replace) and before a preset
+# (``+experiment=...``, appended after them) and the command line's values (applied
+# last), which therefore win. Each file records its values and source under the top-level
+# key ``reference`` and sets the group keys as interpolations of it
+# (``trainer.epochs: ${reference.trainer.epochs}``), so ``--cfg job`` and ``--help`` show
+# where each value came from; a value typed on the command line replaces the
+# interpolation. ``reference`` is left out of :func:`flatten`: a run id hashes the values
+# used, and data sets without a reference compose exactly as before (the optional entries
+# find no file).
+REFERENCE_KEY = "reference"
+
+
+def from_reference(cfg: DictConfig) -> dict[str, Any]:
+    """The keys of the composed config whose value comes from the data set's reference
+    schedule, with that value: ``{"trainer.epochs": 150, "optim.lr": 0.01, ...}``; empty
+    for a data set without one, or when every such key was set another way.
+    """
+    found: dict[str, Any] = {}
+    for group in GROUPS:
+        node = cfg.get(group)
+        if not isinstance(node, DictConfig):
+            continue
+        for key in node:
+            if OmegaConf.is_interpolation(node, key) and str(
+                    node._get_node(key)._value()).startswith("${" + REFERENCE_KEY + "."):
+                value = node[key]
+                found[f"{group}.{key}"] = (OmegaConf.to_container(value)
+                                           if isinstance(value, ListConfig) else value)
+    return found
 
 
 def ranged(default: Any, interval: str, kind: type = float, each: bool = False,
@@ -83,11 +119,36 @@ class MLPModel:
     activation: str = one_of("relu", *ACTIVATIONS)
 
 
+@dataclass(frozen=True)
+class IntOrEach:
+    """An int in ``interval``, or a list of them (one per layer): ``5`` or ``[5, 3, 3]``."""
+
+    interval: Interval
+
+    def check(self, key: str, value: Any, owner: str = "") -> Any:
+        items = list(value) if isinstance(value, (list, tuple, ListConfig)) else [value]
+        if not items:
+            raise InvalidParameterError(key, owner, f"{self.interval.describe()} or a "
+                                        "non-empty list of them", [])
+        try:
+            for item in items:
+                self.interval.check(key, item, owner)
+        except InvalidParameterError:
+            raise InvalidParameterError(
+                key, owner, f"{self.interval.describe()} or a list of them (one per layer)",
+                OmegaConf.to_container(value) if isinstance(value, ListConfig) else value
+            ) from None
+        return value
+
+
 @dataclass
 class CNN1DModel:
     _target_: str = "harness.models.CNN1D"
     channels: list[int] = ranged([32, 32, 32], "[1, inf)", int, each=True)
-    kernel_size: int = ranged(5, "[1, inf)", int)
+    # one kernel size for every convolution, or a list with one per convolution; typed
+    # Any because a config field cannot be "int or list" (OmegaConf has no unions), and
+    # an int default keeps the run ids of every config that does not name a list
+    kernel_size: Any = field(default=5, metadata={"check": IntOrEach(Interval("[1, inf)", int))})
     activation: str = one_of("relu", *ACTIVATIONS)
 
 
@@ -161,6 +222,9 @@ class HarnessSchema:
     seed: int = ranged(0, "[0, inf)", int)
     # modules or .py files to load as plugins (harness.plugins); not part of the run id
     plugins: list[str] = field(default_factory=list)
+    # the data set's reference schedule, where it has one (conf/reference/<data>.yaml):
+    # its source and the values the other groups' keys interpolate (see REFERENCE_KEY)
+    reference: Any = None
 
 
 def loss_schema(spec: Any) -> type:
@@ -232,8 +296,16 @@ BASELINES = {"sklearn_huber": SklearnHuber, "sklearn_quantile": SklearnQuantile,
              "sklearn_sgd_classifier": SklearnSGDClassifier,
              "sklearn_linear_svc": SklearnLinearSVC, "sklearn_logistic": SklearnLogistic}
 
+@dataclass
+class GRUModel:
+    _target_: str = "harness.models.GRU"
+    hidden_size: int = ranged(6, "[1, inf)", int)
+    bidirectional: bool = True
+
+
 SCHEMAS = {
-    "model": {"linear": LinearModel, "mlp": MLPModel, "cnn1d": CNN1DModel, **BASELINES},
+    "model": {"linear": LinearModel, "mlp": MLPModel, "cnn1d": CNN1DModel, "gru": GRUModel,
+              **BASELINES},
     "optim": {"adam": AdamOptim, "adamw": AdamWOptim, "sgd": SGDOptim},
     "trainer": {"default": TrainerSchema},
 }
@@ -405,6 +477,8 @@ def flatten(cfg: DictConfig, choices: dict[str, str]) -> dict[str, Any]:
                 if k != "_target_" and not (group == "loss" and k == "name")}
         put(f"{group}.", node)
     for key, value in cfg.items():
-        if key not in GROUPS and key not in ("hydra", "plugins"):  # plugins: not the run
+        # plugins: not the run; reference: where values came from, which are already
+        # flattened where they are used (trainer.epochs, ...)
+        if key not in GROUPS and key not in ("hydra", "plugins", REFERENCE_KEY):
             flat[key] = _plain(value)
     return flat

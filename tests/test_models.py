@@ -6,13 +6,17 @@ import pytest
 import torch
 
 from harness import models
+from harness.config import validate
+from harness.errors import HarnessError
 from harness.jobs.job import call
+from losses.params import InvalidParameterError
 from tests.helpers import make_cfg
 
-MODELS = ["linear", "mlp", "cnn1d"]
+MODELS = ["linear", "mlp", "cnn1d", "gru"]
 
 
-CLASSES = {"linear": models.Linear, "mlp": models.MLP, "cnn1d": models.CNN1D}
+CLASSES = {"linear": models.Linear, "mlp": models.MLP, "cnn1d": models.CNN1D,
+           "gru": models.GRU}
 
 
 def build(name: str, in_features: int, out_features: int) -> torch.nn.Module:
@@ -83,3 +87,103 @@ def test_mlp_layers_follow_hidden_and_activation():
     linears = [m for m in net.body if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [(5, 16), (16, 8), (8, 2)]
     assert sum(isinstance(m, torch.nn.Tanh) for m in net.body) == 2
+
+
+# ---------------------------------------------------------------- the MNIST-1D paper's models
+def n_params(net: torch.nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+# Greydanus (2020), github.com/greydanus/mnist1d notebooks/models.py, as its benchmark
+# notebook prints them for 40 inputs and 10 classes: "Initialized LinearBase model with
+# 410 parameters", MLPBase 15210, ConvBase 5210, GRUBase 5134
+PAPER_PARAMETERS = {"linear": 410, "mlp": 15_210, "cnn1d": 5_210, "gru": 5_134}
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_PARAMETERS))
+def test_mnist1d_models_have_the_papers_sizes(name):
+    cfg = make_cfg("data=mnist1d", f"model={name}")  # sizes from the data set's reference
+    net = call(cfg.model, in_features=40, out_features=10)
+    assert n_params(net) == PAPER_PARAMETERS[name]
+    assert net(torch.randn(3, 40)).shape == (3, 10)
+
+
+def test_the_papers_mlp_and_cnn_layer_by_layer():
+    mlp = call(make_cfg("data=mnist1d", "model=mlp").model, in_features=40, out_features=10)
+    linears = [m for m in mlp.body if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(40, 100), (100, 100),
+                                                                  (100, 10)]
+    cnn = call(make_cfg("data=mnist1d", "model=cnn1d").model, in_features=40, out_features=10)
+    convs = [m for m in cnn.body if isinstance(m, torch.nn.Conv1d)]
+    # ConvBase: Conv1d(1, 25, 5, stride 2), Conv1d(25, 25, 3, stride 2) twice, Linear(125, 10)
+    assert [(c.in_channels, c.out_channels, c.kernel_size[0], c.stride[0]) for c in convs] \
+        == [(1, 25, 5, 2), (25, 25, 3, 2), (25, 25, 3, 2)]
+    assert (cnn.body[-1].in_features, cnn.body[-1].out_features) == (125, 10)
+    shapes, x = [], torch.randn(2, 1, 40)
+    for conv in convs:
+        x = torch.relu(conv(x))
+        shapes.append(x.shape[-1])
+    assert shapes == [20, 10, 5]  # ConvBase: 19, 10, 5 (its first padding is 1, not 2)
+
+
+def test_cnn1d_takes_one_kernel_size_or_one_per_convolution():
+    a = models.CNN1D(40, 3, channels=(4, 4), kernel_size=3)
+    b = models.CNN1D(40, 3, channels=(4, 4), kernel_size=[3, 3])
+    assert [p.shape for p in a.parameters()] == [p.shape for p in b.parameters()]
+    with pytest.raises(HarnessError, match="kernel_size has 2 entries for 3 convolutions"):
+        models.CNN1D(40, 3, channels=(4, 4, 4), kernel_size=[5, 3])
+
+
+@pytest.mark.parametrize("value, ok", [("5", True), ("[5,3,3]", True), ("0", False),
+                                       ("[5,0,3]", False), ("[]", False)])
+def test_cnn1d_kernel_size_is_checked_before_anything_runs(value, ok):
+    cfg = make_cfg("model=cnn1d", f"model.kernel_size={value}")
+    if ok:
+        validate(cfg)
+        return
+    with pytest.raises(InvalidParameterError, match="'model.kernel_size' parameter must be "
+                       "an int in the range \\[1, inf\\) or a"):
+        validate(cfg)
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_gru_equals_torchs_gru(bidirectional):
+    """The recurrence written out (so vmap can stack it) gives torch.nn.GRU's outputs."""
+    torch.manual_seed(0)
+    net = models.GRU(40, 10, hidden_size=6, bidirectional=bidirectional)
+    x = torch.randn(16, 40)
+    states, _ = net.body.rnn(x.unsqueeze(-1))  # [N, L, D * H], torch's own kernel
+    expected = net.body.head(states.reshape(16, -1))
+    torch.testing.assert_close(net(x), expected, rtol=1e-5, atol=1e-6)
+    grads = torch.autograd.grad(net(x).square().sum(), list(net.parameters()))
+    ref = torch.autograd.grad(expected.square().sum(), list(net.parameters()))
+    for g, r in zip(grads, ref, strict=True):
+        torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-6)
+
+
+def test_gru_reads_the_signal_in_order():
+    torch.manual_seed(0)
+    net = models.GRU(12, 4, hidden_size=3, bidirectional=False)
+    x = torch.randn(5, 12)
+    assert not torch.allclose(net(x), net(x.flip(1)))
+    # a forward GRU's first state sees only the first step
+    first = net.body._direction(x.unsqueeze(-1), net.body.rnn.weight_ih_l0,
+                                net.body.rnn.weight_hh_l0, net.body.rnn.bias_ih_l0,
+                                net.body.rnn.bias_hh_l0, reverse=False)[:, 0]
+    y = x.clone()
+    y[:, 1:] = 0
+    again = net.body._direction(y.unsqueeze(-1), net.body.rnn.weight_ih_l0,
+                                net.body.rnn.weight_hh_l0, net.body.rnn.bias_ih_l0,
+                                net.body.rnn.bias_hh_l0, reverse=False)[:, 0]
+    torch.testing.assert_close(first, again)
+
+
+@pytest.mark.parametrize("model, extra", [("gru", []), ("cnn1d", ["model.kernel_size=[5,3,3]"])])
+def test_new_model_forms_stack_as_they_run_alone(model, extra):
+    from tests.test_vectorized import DOUBLE_RTOL, check_group
+
+    members = [["seed=0", "loss=ce"], ["seed=1", "loss=gce", "data.label_noise=0.2"]]
+    common = ["data=mnist1d", "data.n_samples=240", "trainer.epochs=2",
+              f"model={model}", *extra]
+    check_group(members, common)
+    check_group(members, common, rtol=DOUBLE_RTOL, double=True)

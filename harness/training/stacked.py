@@ -27,7 +27,8 @@ from torch.func import functional_call, stack_module_state, vmap
 MAX_MEMBERS = 1024  # per stacked training, whatever the memory
 # models a stack can run, by config _target_: linear layers run as batched matmuls
 # (layer_plan), other modules through vmap of their own forward
-MODELS = ("harness.models.MLP", "harness.models.Linear", "harness.models.CNN1D")
+MODELS = ("harness.models.MLP", "harness.models.Linear", "harness.models.CNN1D",
+          "harness.models.GRU")
 # optimisers a stack can run, by config _target_ (their update rules are written below)
 OPTIMIZERS = {"torch.optim.Adam": "adam", "torch.optim.AdamW": "adamw",
               "torch.optim.SGD": "sgd"}
