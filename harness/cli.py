@@ -199,6 +199,19 @@ def _check_arguments(argv: list[str], one_line: bool = True) -> None:
 def error_line(err: BaseException) -> str | None:
     """One line for an error Hydra raises before a job runs, keeping what it says is
     allowed; None for anything else (a bug: it keeps its traceback)."""
+    from harness.config import yaml_error_line
+    from harness.errors import HarnessError
+
+    cause = err
+    while cause is not None:  # the harness's own refusal, wherever Hydra wrapped it
+        if isinstance(cause, HarnessError):
+            return str(cause)
+        cause = cause.__cause__ or cause.__context__
+    cause = err
+    while cause is not None:  # a config file that is not YAML, wherever it was read
+        if type(cause).__module__.startswith("yaml"):
+            return yaml_error_line(cause)
+        cause = cause.__cause__ or cause.__context__
     if isinstance(err, OverrideParseException):
         return (f"cannot parse the override '{err.override}': {'; '.join(_lines(err.message))}"
                 " (an override is group=option, group.key=value or +group.key=value).")
@@ -215,8 +228,12 @@ def error_line(err: BaseException) -> str | None:
             if close:
                 text += f"; did you mean '{close[0]}'?"
         return text
-    if isinstance(err, OSError) and err.filename:  # the output folder, before the job
-        return (f"cannot write {err.filename}: {err.strerror or err}; choose a folder you can "
+    if isinstance(err, OSError) and err.filename:
+        name = str(err.filename)
+        if os.path.isfile(name) and not os.access(name, os.R_OK):  # a config file
+            return f"cannot read {name}: {err.strerror or err}; make it readable."
+        # the output folder, or a file of Hydra's own in it (.hydra/*.yaml, the log)
+        return (f"cannot write {name}: {err.strerror or err}; choose a folder you can "
                 "write with hydra.run.dir=... (hydra.sweep.dir=... with -m).")
     return None
 
