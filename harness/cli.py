@@ -16,6 +16,11 @@ exception from the task) keeps its traceback.
 Multirun: every job goes through :func:`harness.jobs.lifecycle.run_jobs` and ends with a
 ``summary.json`` whatever happens, one progress line, and the sweep goes on; the sweep's
 last line counts the failures (see :class:`harness.sweep.SweepCallback`).
+
+Ctrl-C (SIGINT) and SIGTERM: the runs being trained are written with
+``status=interrupted`` (see :mod:`harness.jobs.lifecycle`), and :func:`main` ends with one
+line saying what was kept and where (:func:`harness.jobs.resume.interrupted_line`) and
+exit code 130 (SIGINT) or 143 (SIGTERM).
 """
 
 from __future__ import annotations
@@ -53,6 +58,11 @@ def task(cfg: DictConfig) -> float | None:
     """What Hydra runs for each job (see the module docstring)."""
     try:
         return _task(cfg)
+    except KeyboardInterrupt as stop:  # a single run: its folder is what was kept
+        hc = HydraConfig.get()
+        if hc.mode != RunMode.MULTIRUN and not hasattr(stop, "harness_folder"):
+            stop.harness_folder = hc.runtime.output_dir  # type: ignore[attr-defined]
+        raise
     except Exception as err:  # escaped the task: a bug, which keeps its traceback
         err.harness_task_error = True  # type: ignore[attr-defined]
         raise
@@ -104,7 +114,20 @@ hydra_main = hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="c
 
 
 def main() -> None:
-    """``python -m harness``: Hydra's command line, with its errors as one line (exit 2)."""
+    """``python -m harness``: Hydra's command line, with its errors as one line (exit 2),
+    and an interrupt (SIGINT, SIGTERM) as one line saying what was kept (exit 130, 143)."""
+    from harness.jobs.resume import exit_code, interrupted_line, interrupts
+
+    try:
+        with interrupts():
+            _main()
+    except KeyboardInterrupt as stop:  # the runs were kept as they were (lifecycle)
+        print(interrupted_line(stop, getattr(stop, "harness_folder", None),
+                               resume=getattr(stop, "harness_resume", "")), file=sys.stderr)
+        sys.exit(exit_code(stop))
+
+
+def _main() -> None:
     if os.environ.get("HYDRA_FULL_ERROR") == "1":
         _check_arguments(sys.argv[1:], one_line=False)
         hydra_main()  # the user asked for Hydra's own, full error report

@@ -181,3 +181,98 @@ def merge_runs(folder: str | Path, say: Callable[[str], None] = print) -> Merged
                               if isinstance(w.message, results.ResultsWarning)):
         say(f"warning: {said} (left out of {results.MERGED_FILE})")
     return Merged(sorted(set(table.run_id)) if "run_id" in table else [], statuses)
+
+
+# ---------------------------------------------------------------- interrupts
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised (inside :func:`interrupts`) where Python raises
+    ``KeyboardInterrupt`` for SIGINT, so a terminated command keeps what it computed as
+    an interrupted one does."""
+
+    signum = signal.SIGTERM
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def interrupts() -> Iterator[None]:
+    """While the block runs (in the main thread), SIGTERM raises :class:`Terminated`;
+    the previous handler is restored after. Elsewhere it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """While the block runs (in the main thread), SIGINT and SIGTERM wait: the block
+    (writing what an interrupt kept) is not cut short by a second Ctrl-C; a signal that
+    arrived meanwhile is raised when the block ends."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    before = {s: signal.signal(s, lambda signum, frame: pending.append(signum))
+              for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+    if pending:  # raised as the handler in place would have raised it
+        raise Terminated() if pending[0] == signal.SIGTERM else KeyboardInterrupt()
+
+
+def signal_of(stop: BaseException) -> int:
+    """The signal behind an interrupt: SIGTERM for :class:`Terminated`, else SIGINT."""
+    return int(getattr(stop, "signum", signal.SIGINT))
+
+
+def exit_code(stop: BaseException) -> int:
+    """The shell's exit code for a command ended by ``stop``'s signal: 130 for SIGINT,
+    143 for SIGTERM."""
+    return 128 + signal_of(stop)
+
+
+def interrupted_line(stop: BaseException, folder: str | Path | None, *,
+                     resume: str = "") -> str:
+    """One line for the user after an interrupt: which signal, what was kept in
+    ``folder`` (read from disk: finished and interrupted runs, the epochs the
+    interrupted ones kept) and, when given, how to ``resume``. ``folder`` None: the
+    command stopped before it chose one."""
+    from harness import results
+
+    name = "SIGTERM" if signal_of(stop) == signal.SIGTERM else "SIGINT (Ctrl-C)"
+    if folder is None or not Path(folder).is_dir():
+        return f"interrupted by {name} before any run started; nothing was written."
+    statuses: Counter = Counter()
+    epochs: list[int] = []
+    for path in sorted(Path(folder).rglob(results.SUMMARY_FILE)):
+        try:
+            summary = results.read_summary(path.parent)
+        except Exception:
+            continue
+        statuses[summary["status"]] += 1
+        if summary["status"] == "interrupted":
+            epochs.append(int(summary.get("epochs_run") or 0))
+    if not statuses:
+        return (f"interrupted by {name} before any run ended; nothing was kept in "
+                f"{folder}.")
+    parts = [f"{n} {s}" for s, n in sorted(statuses.items()) if s != "interrupted"]
+    if epochs:
+        lo, hi = min(epochs), max(epochs)
+        span = f"epoch {hi}" if lo == hi else f"epochs {lo}-{hi}"
+        whose = "its" if len(epochs) == 1 else "their"
+        parts.append(f"{len(epochs)} interrupted (status=interrupted; {whose} metrics up to "
+                     f"{span} kept)")
+    run_s = "run" if sum(statuses.values()) == 1 else "runs"
+    line = f"interrupted by {name}: kept {sum(statuses.values())} {run_s} in {folder}: " + \
+        ", ".join(parts)
+    return line + (f"; {resume}" if resume else "") + "."
