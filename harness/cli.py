@@ -30,6 +30,7 @@ import logging
 import os
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -217,6 +218,13 @@ def _check_arguments(argv: list[str], one_line: bool = True) -> None:
 
     parser.error = say  # type: ignore[method-assign]
     _refuse_rerun(parser.parse_args(argv))
+    for arg in argv:  # an empty folder is the current one: the results would land there
+        key, _, value = arg.partition("=")
+        if key.lstrip("+~") in ("hydra.run.dir", "hydra.sweep.dir") and not value.strip():
+            print(f"error: {key.lstrip('+~')} is empty, which would write the results into "
+                  f"the current folder; give a folder ({key.lstrip('+~')}=outputs/mine).",
+                  file=sys.stderr)
+            sys.exit(2)
 
 
 def error_line(err: BaseException) -> str | None:
@@ -251,6 +259,9 @@ def error_line(err: BaseException) -> str | None:
             if close:
                 text += f"; did you mean '{close[0]}'?"
         return text
+    if isinstance(err, ValueError) and _raised_by_hydra(err):  # e.g. data=null
+        return (f"{'; '.join(_lines(str(err)))} (an override is group=option, "
+                "group.key=value or +group.key=value; options: python -m harness --help).")
     if isinstance(err, OSError) and err.filename:
         name = str(err.filename)
         if os.path.isfile(name) and not os.access(name, os.R_OK):  # a config file
@@ -259,6 +270,18 @@ def error_line(err: BaseException) -> str | None:
         return (f"cannot write {name}: {err.strerror or err}; choose a folder you can "
                 "write with hydra.run.dir=... (hydra.sweep.dir=... with -m).")
     return None
+
+
+def _raised_by_hydra(err: BaseException) -> bool:
+    """Whether ``err`` was raised inside Hydra's own code (composing the config from the
+    command line's overrides), not in the harness's."""
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return False
+    return Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(
+        Path(hydra.__file__).resolve().parent)
 
 
 def _lines(message: str) -> list[str]:

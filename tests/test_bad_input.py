@@ -162,6 +162,11 @@ CLI = [
           "a seed must lie in [0, 9223372036854775807]"]),
     Case("integer beyond 64 bits", ["trainer.batch_size=99999999999999999999"],
          ["trainer.batch_size=99999999999999999999 does not fit in 64 bits"]),
+    Case("group set to null", ["data=null"],
+         ["Config group override must be a string or a list. Got NoneType",
+          "an override is group=option"]),
+    Case("empty output folder", ["hydra.run.dir="],
+         ["hydra.run.dir is empty, which would write the results into the current folder"]),
 ]
 
 PROTOCOL = [
@@ -190,6 +195,10 @@ PROTOCOL = [
                                                  "settings=[data.outlier_frac=[0]]"],
          ["cannot parse the argument 'settings=[data.outlier_frac=[0]]'",
           "a spec key takes a YAML value"], command="harness.protocol"),
+    Case("protocol: one setting twice", ["regression_diabetes", "out={tmp}/p",
+                                         "data.outlier_frac=0.1,0.10"],
+         ["data.outlier_frac=0.1,data=diabetes,loss=mse", "comes twice (one run id",
+          "0.1 and 0.10 are one value"], command="harness.protocol"),
     Case("protocol: key added to trainer", ["regression_diabetes", "out={tmp}/p",
                                             "+trainer.bogus=5"],
          ["'trainer.bogus' is not a key of trainer", "keys of trainer: epochs"],

@@ -167,9 +167,11 @@ def _refuse_duplicates(jobs: list[Job]) -> None:
         if first is not job:
             a = " ".join(o for o in first.varying if o not in job.varying)
             b = " ".join(o for o in job.varying if o not in first.varying)
-            raise HarnessError(f"{a or first.name} and {b or job.name} are one configuration "
-                               f"(one run id, {job.run_id}): list each value of settings, "
-                               "space and loss_space once (1 and 1.0 are one value).")
+            what = f"{a} and {b} are one configuration" if a and b else \
+                f"{job.name} comes twice"
+            raise HarnessError(f"{what} (one run id, {job.run_id}): list each value of "
+                               "settings, space and loss_space once (1 and 1.0, 0.1 and 0.10 "
+                               "are one value).")
 
 
 def _job_folder(stage_dir: Path, job: Job) -> Path:
