@@ -26,6 +26,7 @@ exit code 130 (SIGINT) or 143 (SIGTERM).
 from __future__ import annotations
 
 import difflib
+import errno
 import logging
 import os
 import re
@@ -267,6 +268,9 @@ def error_line(err: BaseException) -> str | None:
         if os.path.isfile(name) and not os.access(name, os.R_OK):  # a config file
             return f"cannot read {name}: {err.strerror or err}; make it readable."
         # the output folder, or a file of Hydra's own in it (.hydra/*.yaml, the log)
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            return (f"cannot write {name}: {err.strerror or err}; free some space and run "
+                    "the command again (finished runs are kept).")
         return (f"cannot write {name}: {err.strerror or err}; choose a folder you can "
                 "write with hydra.run.dir=... (hydra.sweep.dir=... with -m).")
     return None

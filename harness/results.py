@@ -76,8 +76,7 @@ class CannotWrite(HarnessError):
         self.path, self.errno = Path(path), err.errno
         self.strerror = err.strerror or str(err) or type(err).__name__
         if err.errno in (errno.ENOSPC, errno.EDQUOT):
-            hint = ("free some space and run the command again (finished runs are kept; a "
-                    "sweep resumes with the same hydra.sweep.dir).")
+            hint = "free some space and run the command again (finished runs are kept)."
         else:
             hint = ("choose a folder you can write (hydra.run.dir=... or "
                     "hydra.sweep.dir=...).")

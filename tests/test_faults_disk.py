@@ -53,8 +53,7 @@ def test_a_full_disk_ends_a_run_with_one_line_and_exit_2(tmp_path, monkeypatch):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert lines == [f"error: cannot write {out}/metrics.parquet: {ENOSPC}; free some space "
-                     "and run the command again (finished runs are kept; a sweep resumes "
-                     "with the same hydra.sweep.dir)."], proc.stderr
+                     "and run the command again (finished runs are kept)."], proc.stderr
     assert not (out / results.METRICS_FILE).exists() and not (out / results.SUMMARY_FILE).exists()
     assert no_temp_files(out)
 
@@ -144,3 +143,41 @@ def test_files_written_get_the_users_umask(tmp_path, umask):
             ".progress"} <= {p.name for p in files}
     modes = {p.name: oct(p.stat().st_mode & 0o777) for p in files}
     assert set(modes.values()) == {oct(0o666 & ~umask)}, modes
+
+
+def test_a_full_disk_under_hydras_own_files_stops_the_sweep_with_one_line(tmp_path,
+                                                                          monkeypatch):
+    """Hydra writes each job's .hydra/ record itself, before the job: a full disk there
+    stops the sweep (the next job could not be recorded either), keeping what ran."""
+    import hydra.core.utils as hydra_utils
+
+    real = hydra_utils._save_config
+
+    def save_config(cfg, filename, output_dir):
+        if "loss=mae" in str(output_dir):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC),
+                          str(Path(output_dir) / filename))
+        return real(cfg, filename, output_dir)
+
+    monkeypatch.setattr(hydra_utils, "_save_config", save_config)
+    proc = run_main("-m", "loss=mse,mae", *TINY, f"hydra.sweep.dir={tmp_path}")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: cannot write {tmp_path}/")
+    assert lines[0].endswith(f".hydra/config.yaml: {ENOSPC}; free some space and run the "
+                             "command again (finished runs are kept).")
+    assert list(results.summaries(tmp_path).status) == ["completed"]
+
+
+def test_a_protocol_record_that_cannot_be_written_is_one_line(tmp_path, monkeypatch):
+    fail_writes(monkeypatch, "*/protocol.json")
+    proc = run_main("regression_diabetes", "losses=[mse]", "budget=1", "space=[optim.lr=0.01]",
+                    "tune_seeds=[0]", "seeds=[1]", "trainer.epochs=1", f"out={tmp_path}",
+                    module="harness.protocol")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"error: cannot write {tmp_path}/protocol.json: {ENOSPC}; free some space and run "
+        "the command again (finished runs are kept)."]
+    assert not (tmp_path / "protocol.json").exists() and no_temp_files(tmp_path)
+    assert [s["status"] for s in map(json.loads, map(Path.read_text, tmp_path.rglob(
+        results.SUMMARY_FILE)))] == ["completed"]
