@@ -16,15 +16,22 @@ exception from the task) keeps its traceback.
 Multirun: every job goes through :func:`harness.jobs.lifecycle.run_jobs` and ends with a
 ``summary.json`` whatever happens, one progress line, and the sweep goes on; the sweep's
 last line counts the failures (see :class:`harness.sweep.SweepCallback`).
+
+Ctrl-C (SIGINT) and SIGTERM: the runs being trained are written with
+``status=interrupted`` (see :mod:`harness.jobs.lifecycle`), and :func:`main` ends with one
+line saying what was kept and where (:func:`harness.jobs.resume.interrupted_line`) and
+exit code 130 (SIGINT) or 143 (SIGTERM).
 """
 
 from __future__ import annotations
 
 import difflib
+import errno
 import logging
 import os
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -34,7 +41,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from harness.config import CONF_DIR, groups_help, register_configs
+from harness.config import CONF_DIR, groups_help, register_configs, yaml_error_line
 from harness.errors import HarnessError
 from harness.jobs.compose import guard_compositions
 from harness.jobs.resume import fresh_dir, job_dirname
@@ -67,6 +74,11 @@ def task(cfg: DictConfig) -> float | None:
     """What Hydra runs for each job (see the module docstring)."""
     try:
         return _task(cfg)
+    except KeyboardInterrupt as stop:  # a single run: its folder is what was kept
+        hc = HydraConfig.get()
+        if hc.mode != RunMode.MULTIRUN and not hasattr(stop, "harness_folder"):
+            stop.harness_folder = hc.runtime.output_dir  # type: ignore[attr-defined]
+        raise
     except Exception as err:  # escaped the task: a bug, which keeps its traceback
         err.harness_task_error = True  # type: ignore[attr-defined]
         raise
@@ -120,7 +132,20 @@ hydra_main = hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="c
 
 
 def main() -> None:
-    """``python -m harness``: Hydra's command line, with its errors as one line (exit 2)."""
+    """``python -m harness``: Hydra's command line, with its errors as one line (exit 2),
+    and an interrupt (SIGINT, SIGTERM) as one line saying what was kept (exit 130, 143)."""
+    from harness.jobs.resume import exit_code, interrupted_line, interrupts
+
+    try:
+        with interrupts():
+            _main()
+    except KeyboardInterrupt as stop:  # the runs were kept as they were (lifecycle)
+        print(interrupted_line(stop, getattr(stop, "harness_folder", None),
+                               resume=getattr(stop, "harness_resume", "")), file=sys.stderr)
+        sys.exit(exit_code(stop))
+
+
+def _main() -> None:
     if os.environ.get("HYDRA_FULL_ERROR") == "1":
         _check_arguments(sys.argv[1:], one_line=False)
         hydra_main()  # the user asked for Hydra's own, full error report
@@ -254,6 +279,13 @@ def _check_arguments(argv: list[str], one_line: bool = True) -> None:
 
     parser.error = say  # type: ignore[method-assign]
     _refuse_rerun(parser.parse_args(argv))
+    for arg in argv:  # an empty folder is the current one: the results would land there
+        key, _, value = arg.partition("=")
+        if key.lstrip("+~") in ("hydra.run.dir", "hydra.sweep.dir") and not value.strip():
+            print(f"error: {key.lstrip('+~')} is empty, which would write the results into "
+                  f"the current folder; give a folder ({key.lstrip('+~')}=outputs/mine).",
+                  file=sys.stderr)
+            sys.exit(2)
 
 
 # Hydra options that a pip extra installs: option -> (what, the install command)
@@ -278,6 +310,11 @@ def error_line(err: BaseException) -> str | None:
         if isinstance(cause, HarnessError):
             return str(cause)
         cause = cause.__cause__ or cause.__context__
+    cause = err
+    while cause is not None:  # a config file that is not YAML, wherever it was read
+        if type(cause).__module__.startswith("yaml"):
+            return yaml_error_line(cause)
+        cause = cause.__cause__ or cause.__context__
     if isinstance(err, OverrideParseException):
         return (f"cannot parse the override '{err.override}': {'; '.join(_lines(err.message))}"
                 " (an override is group=option, group.key=value or +group.key=value).")
@@ -301,10 +338,32 @@ def error_line(err: BaseException) -> str | None:
                 text += ("; one of your own: load its module with plugins=[./my_module.py] "
                          "(README: Bring your own)")
         return text
-    if isinstance(err, OSError) and err.filename:  # the output folder, before the job
-        return (f"cannot write {err.filename}: {err.strerror or err}; choose a folder you can "
+    if isinstance(err, ValueError) and _raised_by_hydra(err):  # e.g. data=null
+        return (f"{'; '.join(_lines(str(err)))} (an override is group=option, "
+                "group.key=value or +group.key=value; options: python -m harness --help).")
+    if isinstance(err, OSError) and err.filename:
+        name = str(err.filename)
+        if os.path.isfile(name) and not os.access(name, os.R_OK):  # a config file
+            return f"cannot read {name}: {err.strerror or err}; make it readable."
+        # the output folder, or a file of Hydra's own in it (.hydra/*.yaml, the log)
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            return (f"cannot write {name}: {err.strerror or err}; free some space and run "
+                    "the command again (finished runs are kept).")
+        return (f"cannot write {name}: {err.strerror or err}; choose a folder you can "
                 "write with hydra.run.dir=... (hydra.sweep.dir=... with -m).")
     return None
+
+
+def _raised_by_hydra(err: BaseException) -> bool:
+    """Whether ``err`` was raised inside Hydra's own code (composing the config from the
+    command line's overrides), not in the harness's."""
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return False
+    return Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(
+        Path(hydra.__file__).resolve().parent)
 
 
 def _lines(message: str) -> list[str]:

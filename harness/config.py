@@ -219,6 +219,8 @@ class HarnessSchema:
     loss: Any = MISSING
     optim: Any = MISSING
     trainer: Any = MISSING
+    # in SEED_RANGE, [0, 2**63 - 1]: >= 0 here, and 64 bits as every integer of a config
+    # (validate): what a Parquet column holds (numpy's SeedSequence and JSON take any size)
     seed: int = ranged(0, "[0, inf)", int)
     # modules or .py files to load as plugins (harness.plugins); not part of the run id
     plugins: list[str] = field(default_factory=list)
@@ -380,13 +382,24 @@ def register_configs() -> None:
                 cs.store(group=group, name=name, node=node)
 
 
+INT64 = (-(2**63), 2**63 - 1)  # every integer in a config: what Parquet and torch hold
+SEED_RANGE = (0, INT64[1])  # HarnessSchema.seed: [0, inf) and 64 bits
+
+
 def validate(cfg: DictConfig) -> None:
-    """Check every ranged/choice field of the composed config and the rules that tie
-    keys together; raise on the first bad one (one line, what is allowed)."""
+    """Check the composed config against its schemas and the rules that tie keys
+    together; raise :class:`HarnessError` (one line, what is allowed) on the first
+    mistake: a group whose option file is not a mapping or names no ``_target_``; a key
+    its schema does not have (``+trainer.bogus=1``, ``+bogus=1``); a ranged or choice
+    field out of range (a node without a schema is checked against the schema of its
+    ``_target_``); an integer beyond 64 bits; nesterov without momentum."""
+    for group in GROUPS:
+        _check_shape(group, cfg.get(group))
     _check_node("", cfg)
     for group in GROUPS:
         owner = str(cfg.loss.name) if group == "loss" else ""
-        _check_node(f"{group}.", cfg[group], owner)
+        _check_node(f"{group}.", cfg[group], owner, _schema_of(group, cfg[group]))
+    _check_ints("", cfg)
     if cfg.optim.get("nesterov") and not cfg.optim.get("momentum"):
         raise HarnessError(f"optim.nesterov=true needs optim.momentum > 0 (Nesterov "
                            f"momentum without momentum); got optim.momentum="
@@ -394,17 +407,78 @@ def validate(cfg: DictConfig) -> None:
                            "optim.nesterov=false.")
 
 
-def _check_node(prefix: str, node: DictConfig, owner: str = "") -> None:
+def _check_shape(group: str, node: Any) -> None:
+    """A group's node is a mapping with a ``_target_`` (the loss: and a ``name``)."""
+    if isinstance(node, DictConfig) and (group == "trainer" or "_target_" in node) and \
+            (group != "loss" or "name" in node):
+        return
+    start = (f"an option file of {group} starts from its schema, `defaults: "
+             f"[/schema/{group}/<name>@_here_, _self_]`, as the files in conf/{group}/ do "
+             f"(<name>: {', '.join(group_options(group))})") if group != "trainer" else \
+        "conf/trainer/default.yaml shows its keys"
+    if not isinstance(node, DictConfig):
+        what = "a list" if isinstance(node, (ListConfig, list)) else \
+            f"{type(node).__name__} {node!r:.40}"
+        raise HarnessError(f"the config of {group} is {what}, not a mapping of keys; {start}.")
+    missing = "_target_" if "_target_" not in node else "name"
+    keys = ", ".join(str(k) for k in node.keys()) or "none"
+    raise HarnessError(f"the config of {group} has no {missing} (its keys: {keys}); {start}.")
+
+
+def _schema_of(group: str, node: DictConfig) -> type | None:
+    """The schema ``node`` was composed from, else the one of the option whose
+    ``_target_`` (the loss: ``name``) it names; None when there is none."""
     schema = OmegaConf.get_type(node)
+    if is_dataclass(schema):
+        return schema
+    target = node.get("name") if group == "loss" else node.get("_target_")
+    for option, candidate in schemas().get(group, {}).items():
+        default = option if group == "loss" else getattr(candidate, "_target_", None)
+        if target == default:
+            return candidate
+    return None
+
+
+def _check_ints(prefix: str, node: Any) -> None:
+    """Every integer in ``node`` (its lists included) fits in 64 bits."""
+    items = node.items_ex(resolve=False) if isinstance(node, DictConfig) else \
+        enumerate(node) if isinstance(node, ListConfig) else ()
+    for key, value in items:
+        if prefix == "" and key == "hydra":  # Hydra's own settings, not the run's
+            continue
+        name = f"{prefix}{key}" if isinstance(node, DictConfig) else f"{prefix[:-1]}[{key}]"
+        if isinstance(value, (DictConfig, ListConfig)) and value._is_interpolation():
+            continue  # its value is checked where it is defined (reference.*)
+        if isinstance(value, (DictConfig, ListConfig)):
+            _check_ints(f"{name}.", value)
+        elif isinstance(value, int) and not isinstance(value, bool) and \
+                not INT64[0] <= value <= INT64[1]:
+            what, (lo, hi) = ("a seed", SEED_RANGE) if name == "seed" else \
+                ("an integer in a config", INT64)
+            raise HarnessError(f"{name}={value} does not fit in 64 bits: {what} must lie in "
+                               f"[{lo}, {hi}] (what the results tables hold).")
+
+
+def _check_node(prefix: str, node: DictConfig, owner: str = "",
+                schema: type | None = None) -> None:
+    schema = schema or OmegaConf.get_type(node)
     if not is_dataclass(schema):
         return
+    known = [f.name for f in fields(schema)]
+    extra = [str(k) for k in node.keys() if k not in known and k != "hydra"]
+    if extra:
+        where = prefix.rstrip(".") or "the config"
+        keys = [k for k in known if k != "_target_" and not (prefix == "loss." and k == "name")]
+        listed = f"keys of {where}: {', '.join(keys)}" if keys else f"{where} has no keys to set"
+        raise HarnessError(f"'{prefix}{extra[0]}' is not a key of {where}"
+                           f"{f' ({owner})' if owner else ''}; {listed}.")
     for f in fields(schema):
         if isinstance(node[f.name], DictConfig):  # a nested schema (trainer.early_stopping)
             if prefix or f.name not in GROUPS:  # the groups: validate checks each itself
                 _check_node(f"{prefix}{f.name}.", node[f.name], owner)
             continue
         check = f.metadata.get("check")
-        if check is None:
+        if check is None or f.name not in node:  # a node without its schema may lack keys
             continue
         value = node[f.name]
         if value is None and f.metadata.get("optional"):
@@ -439,9 +513,9 @@ def _plain(value: Any) -> Any:
 
 
 def canonicalise(cfg: DictConfig) -> None:
-    """Make every float value of the run's config (its groups and top-level keys, not
-    Hydra's node) :func:`canonical`, in place: the run then computes with the value its
-    run id was made from."""
+    """Make every float value of ``cfg`` (and of its lists) :func:`canonical`, in place:
+    the run then computes with the value its run id was made from. A ``hydra`` node
+    (Hydra's own settings, in a config composed for a sweep job) is left alone."""
     for key in cfg:
         if key == "hydra":
             continue
@@ -473,12 +547,39 @@ def flatten(cfg: DictConfig, choices: dict[str, str]) -> dict[str, Any]:
 
     for group in GROUPS:
         flat[group] = choices.get(group, group)
-        node = {k: v for k, v in cfg[group].items()
-                if k != "_target_" and not (group == "loss" and k == "name")}
-        put(f"{group}.", node)
+        node = cfg.get(group)
+        if not isinstance(node, DictConfig):  # refused by validate(); its id stays defined
+            continue
+        put(f"{group}.", {k: v for k, v in node.items()
+                          if k != "_target_" and not (group == "loss" and k == "name")})
     for key, value in cfg.items():
         # plugins: not the run; reference: where values came from, which are already
         # flattened where they are used (trainer.epochs, ...)
         if key not in GROUPS and key not in ("hydra", "plugins", REFERENCE_KEY):
             flat[key] = _plain(value)
     return flat
+
+
+def yaml_problem(err: Exception) -> str:
+    """What a YAML error (``yaml.YAMLError``) says, as one line: ``<what> (line L,
+    column C)``; a ``!!python/...`` tag (which the config loader refuses: it never builds
+    Python objects) is said to be refused."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    parts = [str(p).strip() for p in (getattr(err, "context", None),
+                                      getattr(err, "problem", None)) if p]
+    text = "; ".join(parts) or (str(err).strip().splitlines() or [type(err).__name__])[0]
+    at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    hint = "; Python tags (!!python/...) are refused: a config is plain YAML" \
+        if "python/" in text else ""
+    return f"{text}{at}{hint}"
+
+
+def yaml_error_line(err: Exception, default_file: str = "a config file") -> str:
+    """One line for a YAML error met reading a config file: ``cannot read <file>:``
+    and :func:`yaml_problem`. The file is the one the YAML parser names
+    (``default_file`` when it names none)."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    where = getattr(mark, "name", None)
+    if not where or where.startswith("<"):  # "<unicode string>": no file of its own
+        where = default_file
+    return f"cannot read {where}: {yaml_problem(err)}"

@@ -17,13 +17,23 @@ Files are written to a temporary name and renamed, so a killed run never leaves 
 file behind. JSON is strict: a non-finite number (a diverged metric, ``loss.alpha=-inf``)
 is written as the string ``"nan"``, ``"inf"`` or ``"-inf"`` and read back as that float.
 
-A results file that cannot be read (truncated, corrupt, hand-edited) does not stop
-:func:`load` or :func:`summaries`: its run is skipped with a :class:`ResultsWarning` that
-names the file, and the table is built from the rest.
+Every file is read against its schema (:data:`SUMMARY_FIELDS`, :data:`METRIC_TYPES`): a
+results file that cannot be read or has the wrong shape (truncated, corrupt, hand-edited,
+``data_info: 5``, a ``value`` column of strings) does not stop :func:`load`,
+:func:`summaries` or :func:`merge`: its run is skipped with a :class:`ResultsWarning` that
+names the file, and the table is built from the rest. Two folders holding one run id
+(one config given twice) are one run: the first is kept, the other named and skipped, so
+a table never holds a (run, epoch, split, metric) row twice.
+
+Files are created with the process's umask (0644 under the usual 022), like any other
+file the user writes. A file that cannot be written (a full disk, no permission, a
+read-only file system, a quota) raises :class:`CannotWrite`, a one-line
+:class:`~harness.errors.HarnessError` naming the file; the old file, if any, is left whole.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -57,23 +67,60 @@ class ResultsWarning(UserWarning):
         self.path, self.reason, self.run_id = path, reason, run_id
 
 
+class CannotWrite(HarnessError):
+    """A results file could not be written: ``path`` is the file, ``errno`` and
+    ``strerror`` the operating system's reason (ENOSPC, EDQUOT, EACCES, EROFS, ...).
+    One line, ``cannot write <path>: <reason>; <what to do>``."""
+
+    def __init__(self, path: Path, err: OSError) -> None:
+        self.path, self.errno = Path(path), err.errno
+        self.strerror = err.strerror or str(err) or type(err).__name__
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            hint = "free some space and run the command again (finished runs are kept)."
+        else:
+            hint = ("choose a folder you can write (hydra.run.dir=... or "
+                    "hydra.sweep.dir=...).")
+        super().__init__(f"cannot write {path}: {self.strerror}; {hint}")
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux shows it (changing it,
+    even for a moment, would race with another thread creating a file)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | Path, write) -> None:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``:
-    readers see the old file or the whole new one, never half of it. A folder that
-    cannot be written is a :class:`HarnessError` naming it."""
+    readers see the old file or the whole new one, never half of it. The file gets the
+    mode a plain ``open`` would give (``0o666`` less the umask), not ``mkstemp``'s 0600.
+
+    Any :class:`OSError` while creating, writing or renaming (a full disk, no
+    permission, a read-only file system) removes the temporary file and raises
+    :class:`CannotWrite` naming ``path``; any other exception from ``write`` is raised as
+    it is, after the temporary file is removed."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     except OSError as err:
-        raise HarnessError(f"cannot write {path}: {err.strerror or err}; choose a folder "
-                           "you can write (hydra.run.dir=... or hydra.sweep.dir=...).") from None
+        raise CannotWrite(path, err) from None
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise CannotWrite(path, err) from err
         raise
 
 
@@ -123,8 +170,15 @@ def write_json(path: str | Path, obj: Any) -> None:
 
 
 def write_run(run_dir: str | Path, metrics: pd.DataFrame, summary: dict[str, Any]) -> None:
-    """Write one run's metrics and then its summary, each atomically."""
+    """Write one run's metrics and then its summary, each atomically. A summary already
+    there (an earlier, failed attempt in the same folder) is removed first, so a write
+    that stops half-way leaves an unfinished run, never an old summary beside new
+    metrics. Raises :class:`CannotWrite` when a file cannot be written."""
     run_dir = Path(run_dir)
+    try:
+        (run_dir / SUMMARY_FILE).unlink(missing_ok=True)
+    except OSError as err:
+        raise CannotWrite(run_dir / SUMMARY_FILE, err) from None
     atomic_write(run_dir / METRICS_FILE, lambda p: metrics.to_parquet(p, index=False))
     write_json(run_dir / SUMMARY_FILE, summary)
 
@@ -144,23 +198,169 @@ def run_dirs(path: str | Path) -> list[Path]:
     return found
 
 
+# ---------------------------------------------------------------- schemas
+STATUSES = ("completed", "diverged", "failed", "interrupted")  # what a summary may say
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_plain(v: Any) -> bool:
+    return v is None or isinstance(v, (str, int, float, bool))
+
+
+# what each kind of value in a summary must be: (test, how it is said)
+KINDS = {
+    "text": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
+    "status": (lambda v: v in STATUSES, f"one of {', '.join(STATUSES)}"),
+    "count": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+              "an integer >= 0"),
+    "count or null": (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)
+                                              and v >= 0), "an integer >= 0 or null"),
+    "number or null": (lambda v: v is None or _is_number(v), "a number or null"),
+    "plain object": (lambda v: isinstance(v, dict) and all(map(_is_plain, v.values())),
+                     "a JSON object of plain values (strings, numbers, booleans, null)"),
+    "metrics": (lambda v: isinstance(v, dict) and all(v_ is None or _is_number(v_)
+                                                     for v_ in v.values()),
+                "a JSON object of numbers ('nan', 'inf' and '-inf' included)"),
+}
+# summary.json: key -> (kind, required). "task" is required of every run that got as far
+# as building its data (a run that failed before has no task); other keys may be added
+# by later versions, and plain values of keys not listed here are read as they are.
+SUMMARY_FIELDS = {
+    "run_id": ("text", True), "status": ("status", True), "config": ("plain object", True),
+    "final": ("metrics", True), "task": ("text", "unless failed"),
+    "data_info": ("plain object", False), "loss_id": ("text", False),
+    "harness_version": ("text", False), "error": ("text", False),
+    "epochs_run": ("count", False), "diverged_epoch": ("count or null", False),
+    "stacked_members": ("count", False), "threads": ("count or null", False),
+    "train_time_s": ("number or null", False), "wall_time_s": ("number or null", False),
+    "stack_train_time_s": ("number or null", False),
+}
+# metrics.parquet and results.parquet: column -> the Arrow types it may have (``null``:
+# the empty table of a run that failed before its first epoch)
+METRIC_TYPES = {
+    "run_id": (pa.types.is_string, pa.types.is_large_string, pa.types.is_null),
+    "epoch": (pa.types.is_integer, pa.types.is_null),
+    "split": (pa.types.is_string, pa.types.is_large_string, pa.types.is_null),
+    "metric": (pa.types.is_string, pa.types.is_large_string, pa.types.is_null),
+    # text only where every value reads as a number (see value_problem)
+    "value": (pa.types.is_floating, pa.types.is_integer, pa.types.is_null,
+              pa.types.is_string, pa.types.is_large_string),
+}
+KEYS = ["run_id", "epoch", "split", "metric"]  # one row per key in every table
+
+
+def summary_problem(summary: Any) -> str | None:
+    """What is wrong with ``summary`` (a parsed ``summary.json``) against
+    :data:`SUMMARY_FIELDS`, or None when it is a run summary."""
+    if not isinstance(summary, dict):
+        return f"not a run summary (a JSON object), but a JSON {type(summary).__name__}"
+    for key, (kind, required) in SUMMARY_FIELDS.items():
+        if key not in summary:
+            if required is True or (required == "unless failed"
+                                    and summary.get("status") != "failed"):
+                return f"not a run summary: no '{key}'"
+            continue
+        test, said = KINDS[kind]
+        if not test(summary[key]):
+            return f"not a run summary: '{key}' must be {said}, got {summary[key]!r:.60}"
+    return None
+
+
+def metrics_problem(schema: pa.Schema) -> str | None:
+    """What is wrong with a metrics table's Arrow ``schema`` against
+    :data:`METRIC_TYPES`, or None when it fits."""
+    missing = [c for c in METRIC_TYPES if c not in schema.names]
+    if missing:
+        return f"no column(s) {', '.join(missing)}"
+    for column, tests in METRIC_TYPES.items():
+        kind = schema.field(column).type
+        if not any(test(kind) for test in tests):
+            return f"column '{column}' holds {kind} values"
+    return None
+
+
+def value_problem(table: pd.DataFrame, run_id: str | None = None
+                  ) -> tuple[str | None, pd.DataFrame]:
+    """A metrics table's ``value`` column held as text: each value must read as a
+    number (``"0.25"``, ``"nan"``), and is read as one. Returns (what is wrong or None,
+    the table with numeric values)."""
+    values = table["value"]
+    if pd.api.types.is_numeric_dtype(values) or values.isna().all():
+        return None, table
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = values[numbers.isna() & values.notna() & ~values.astype(str).str.lower().isin(
+        ["nan", "inf", "-inf"])]
+    if len(bad):
+        ids = ", ".join(sorted(set(table.loc[bad.index, "run_id"].astype(str)))[:3]) or run_id
+        return (f"metric values that are not numbers in run(s) {ids} (e.g. "
+                f"{bad.iloc[0]!r:.20})"), table
+    return None, table.assign(value=numbers.astype(float))
+
+
 def read_summary(run_dir: Path) -> dict[str, Any]:
-    """One run's summary; a :class:`HarnessError` naming the file if it cannot be read."""
+    """One run's summary, checked against :data:`SUMMARY_FIELDS`; a
+    :class:`HarnessError` naming the file if it cannot be read or has the wrong shape."""
     path = Path(run_dir) / SUMMARY_FILE
     try:
         summary = loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as err:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
         raise HarnessError(f"cannot read {path}: {err}") from None
-    if not isinstance(summary, dict) or not isinstance(summary.get("run_id"), str) \
-            or not isinstance(summary.get("status"), str):
-        raise HarnessError(f"cannot read {path}: not a run summary (a JSON object with "
-                           "run_id and status).")
+    problem = summary_problem(summary)
+    if problem:
+        raise HarnessError(f"cannot read {path}: {problem}.")
     return summary
 
 
+def read_metrics(run_dir: Path, run_id: str | None = None) -> pd.DataFrame:
+    """One run's ``metrics.parquet``, checked against :data:`METRIC_TYPES` (and, given
+    ``run_id``, holding that run's rows only, each key once). Raises FileNotFoundError
+    when there is none (a run that failed before its first epoch may have none) and
+    :class:`HarnessError` naming the file when it cannot be read or has the wrong shape."""
+    path = Path(run_dir) / METRICS_FILE
+    try:
+        problem = metrics_problem(pq.read_schema(path))
+        table = None if problem else pd.read_parquet(path)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # pyarrow raises several types for a damaged file
+        problem = f"{err}".splitlines()[0] if str(err) else type(err).__name__
+    if problem is None:
+        problem, table = value_problem(table, run_id)
+    if problem is None and run_id is not None and len(table):
+        others = sorted(set(table.run_id.astype(str)) - {run_id})
+        if others:
+            problem = f"rows of run(s) {', '.join(others[:3])}, not of {run_id}"
+        elif table.duplicated(KEYS).any():
+            problem = "a (run, epoch, split, metric) row more than once"
+    if problem:
+        raise HarnessError(f"cannot read {path}: {problem}.")
+    return table
+
+
+def metrics_file_problem(run_dir: Path) -> str | None:
+    """What is wrong with ``run_dir``'s ``metrics.parquet`` judged by its schema (the
+    file's footer: cheap) against :data:`METRIC_TYPES`; None when it fits."""
+    path = Path(run_dir) / METRICS_FILE
+    try:
+        schema = pq.read_schema(path)
+        problem = metrics_problem(schema)
+        kind = schema.field("value").type if problem is None else None
+        if kind is not None and (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+            problem = value_problem(pd.read_parquet(path, columns=["run_id", "value"]))[0]
+        return problem
+    except Exception as err:  # missing, unreadable: pyarrow raises several types
+        return f"{err}".splitlines()[0] if str(err) else type(err).__name__
+
+
 def _readable(path: Path) -> tuple[list[Path], list[dict[str, Any]]]:
-    """The run folders under ``path`` whose summary can be read, and those summaries;
-    every other one is skipped with a :class:`ResultsWarning`."""
+    """The run folders under ``path`` whose summary can be read, and those summaries, one
+    folder per run id; every other one is skipped with a :class:`ResultsWarning`.
+
+    Of two folders holding one run id, the first (in path order) whose run finished
+    (completed or diverged) is kept, else the first."""
     dirs, found, bad = [], [], []
     for d in run_dirs(path):
         try:
@@ -172,9 +372,22 @@ def _readable(path: Path) -> tuple[list[Path], list[dict[str, Any]]]:
         raise HarnessError(f"no readable runs under {path}: {len(bad)} {SUMMARY_FILE} "
                            f"file(s) found, none readable ({bad[0][1]}); a run needs a "
                            f"readable {SUMMARY_FILE}.")
+    keep: dict[str, int] = {}
+    for i, summary in enumerate(found):
+        rid, first = summary["run_id"], keep.get(summary["run_id"])
+        if first is None or (found[first]["status"] not in ("completed", "diverged")
+                             and summary["status"] in ("completed", "diverged")):
+            keep[rid] = i
+    for i, summary in enumerate(found):
+        kept = keep[summary["run_id"]]
+        if kept != i:
+            bad.append((dirs[i] / SUMMARY_FILE,
+                        f"run {summary['run_id']} is also in {dirs[kept]}, which was kept "
+                        "(one config given twice: one run)"))
     for file, message in bad:
         _skip(file, message.removeprefix(f"cannot read {file}: "))
-    return dirs, found
+    order = sorted(keep.values())
+    return [dirs[i] for i in order], [found[i] for i in order]
 
 
 def _skip(path: Path, reason: str, run_id: str | None = None) -> None:
@@ -188,7 +401,7 @@ CORRUPTION_COLUMNS = ("corruption", "corruption_level", "realised_corruption")
 def summary_row(summary: dict[str, Any]) -> dict[str, Any]:
     """A summary as one flat row: meta fields, the config columns, what the data were
     (``corruption``, ``corruption_level``, ``n_train``, ...), ``final.<split>.<metric>``."""
-    row = {k: v for k, v in summary.items() if not isinstance(v, dict)}
+    row = {k: v for k, v in summary.items() if _is_plain(v)}
     row.update(summary.get("data_info", {}))
     row.update(summary.get("config", {}))
     row.update({f"final.{k}": v for k, v in summary.get("final", {}).items()})
@@ -240,24 +453,28 @@ def _load(path: Path, use_merged: bool = True) -> tuple[pd.DataFrame, str]:
     merged = path / MERGED_FILE
     if use_merged and merged.is_file():
         try:
-            meta = pq.read_schema(merged).metadata or {}
-            if meta.get(FINGERPRINT_KEY) == fingerprint.encode():
-                return pd.read_parquet(merged), fingerprint
+            schema = pq.read_schema(merged)
+            if (schema.metadata or {}).get(FINGERPRINT_KEY) == fingerprint.encode():
+                problem = metrics_problem(schema)
+                if problem is None:
+                    problem, table = value_problem(pd.read_parquet(merged))
+                if problem is None:
+                    if not table.duplicated(KEYS).any():
+                        return table, fingerprint
+                    problem = "a (run, epoch, split, metric) row more than once"
+                # the wrong shape though its fingerprint fits: rebuilt from the runs
+                _skip(merged, f"{problem}; rebuilt from the run folders")
         except Exception as err:  # a damaged merged file: fall back to the per-run files
             _skip(merged, f"{err}".splitlines()[0] or type(err).__name__)
     frames = []
     for d, summary in zip(dirs, summaries_, strict=True):
         try:
-            metrics = pd.read_parquet(d / METRICS_FILE)
+            metrics = read_metrics(d, summary["run_id"])
         except FileNotFoundError:
             continue  # a run that failed before its first epoch has a summary only
-        except Exception as err:  # pyarrow raises several types for a damaged file
-            _skip(d / METRICS_FILE, f"{err}".splitlines()[0] or type(err).__name__,
-                  summary.get("run_id"))
-            continue
-        missing = [c for c in METRIC_COLUMNS if c not in metrics]
-        if missing:
-            _skip(d / METRICS_FILE, f"no column(s) {', '.join(missing)}", summary.get("run_id"))
+        except HarnessError as err:
+            _skip(d / METRICS_FILE, str(err).removeprefix(f"cannot read {d / METRICS_FILE}: "),
+                  summary["run_id"])
             continue
         if metrics.empty:
             continue

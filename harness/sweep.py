@@ -2,12 +2,17 @@
 
 - :func:`plan` splits a sweep's jobs into those already finished in the sweep folder
   (:func:`harness.jobs.resume.finished_runs`: same run id, ``completed`` or ``diverged``,
-  readable files) and those to run. The harness sweeper (``hydra_plugins/harness_sweeper``)
-  launches only the latter.
+  readable files), those to run, and duplicates: two spellings of one config
+  (``loss.delta=1,1.0``) are one run id, which runs once. A sweep folder holding runs
+  of another harness version is refused unless ``rerun`` is asked for
+  (:func:`harness.jobs.resume.check_versions`). The harness sweeper
+  (``hydra_plugins/harness_sweeper``) launches only the jobs to run.
 - :func:`record_progress` is called by each job when it ends and logs ``[k/N] ...``;
   it works under parallel launchers because it counts lines of a shared append-only file.
 - :class:`SweepCallback` merges every run of the sweep folder into ``results.parquet``
-  when the multirun ends, prints one closing line, and exits non-zero if any run failed.
+  when the multirun ends, prints one closing line, and exits non-zero if any run failed
+  or the merge itself failed (Hydra would turn a callback's exception into a warning and
+  exit 0).
 """
 
 from __future__ import annotations
@@ -15,7 +20,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +32,7 @@ from omegaconf import DictConfig
 
 from harness import results
 from harness.errors import HarnessError
-from harness.jobs.resume import finished_runs, headline, merge_runs
+from harness.jobs.resume import check_versions, headline, merge_runs, scan
 
 log = logging.getLogger("harness")
 
@@ -32,16 +40,52 @@ MANIFEST = "sweep.json"
 PROGRESS = ".progress"
 
 
-def plan(jobs: Sequence[Sequence[str]], compose: Any, sweep_dir: str | Path,
-         rerun: bool = False) -> tuple[list[list[str]], list[list[str]]]:
-    """(to run, already done) among ``jobs`` (each a list of overrides); ``compose`` is a
-    :class:`harness.jobs.compose.Composer` (its light jobs when it can make them) or any
-    function from overrides to a composed config."""
+@dataclass
+class Plan:
+    """A sweep's jobs (each a list of overrides): ``todo`` to run, ``done`` finished in
+    the sweep folder, and ``duplicates``, (job, the earlier job with its run id): two
+    spellings of one config, run once."""
+
+    todo: list[list[str]] = field(default_factory=list)
+    done: list[list[str]] = field(default_factory=list)
+    duplicates: list[tuple[list[str], list[str]]] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        """The distinct runs of the sweep (duplicates are not runs of their own)."""
+        return len(self.todo) + len(self.done)
+
+    def describe(self) -> str:
+        """``16 jobs: 12 done, 4 to run`` (``2 jobs: 1 duplicate of another job's config,
+        0 done, 1 to run``)."""
+        n = len(self.duplicates)
+        dup = (f"{n} duplicate{'s' if n > 1 else ''} of another job's config, " if n else "")
+        return (f"{self.total + n} jobs: {dup}{len(self.done)} done, {len(self.todo)} "
+                "to run")
+
+
+RERUN_HOW = ("add hydra.sweeper.rerun=true to run every job again here, replacing them, or "
+             "choose a new hydra.sweep.dir to keep them.")
+
+
+def plan(jobs: Sequence[Sequence[str]], compose: Callable[[list[str]], DictConfig] | Any,
+         sweep_dir: str | Path, rerun: bool = False) -> Plan:
+    """Split ``jobs`` (see :class:`Plan`); ``rerun``: run every distinct job again.
+    ``compose`` is a :class:`harness.jobs.compose.Composer` (its light jobs when it can
+    make them) or any function from overrides to a composed config.
+
+    Raises :class:`HarnessError` when ``sweep_dir`` holds runs of another harness
+    version and ``rerun`` is false, and lets a job's composition error through (Hydra's
+    one-line error: a value of the wrong type). A job whose run id cannot be computed
+    (a config of the wrong shape) is to run: it fails and says why in its summary."""
     from harness.jobs.job import identity  # torch-heavy; only when a sweep starts
 
-    finished = {} if rerun else finished_runs(sweep_dir)
+    found = scan(sweep_dir)
+    if not rerun:
+        check_versions(found, sweep_dir, RERUN_HOW)
+    finished = {} if rerun else found.finished
     light = getattr(compose, "light", None)
-    todo, done = [], []
+    out, seen = Plan(), {}
     for job in jobs:
         made = light(list(job)) if light is not None else None
         if made is not None:
@@ -49,28 +93,52 @@ def plan(jobs: Sequence[Sequence[str]], compose: Any, sweep_dir: str | Path,
         else:
             cfg = compose(list(job))
             choices = dict(cfg.hydra.runtime.choices)
-        _, rid = identity(cfg, choices)
-        (done if rid in finished else todo).append(list(job))
-    return todo, done
+        try:
+            _, rid = identity(cfg, choices)
+        except Exception:  # refused when it runs, with the reason in its summary
+            out.todo.append(list(job))
+            continue
+        if rid in seen:
+            out.duplicates.append((list(job), seen[rid]))
+            continue
+        seen[rid] = list(job)
+        (out.done if rid in finished else out.todo).append(list(job))
+    return out
 
 
-def write_manifest(sweep_dir: str | Path, total: int, done: int, to_run: int) -> None:
+def job_folder(cfg: DictConfig, sweep_dir: str | Path) -> Path:
+    """The run folder of a sweep job whose composed config (``hydra`` node included)
+    is ``cfg``: ``<sweep_dir>/<hydra.sweep.subdir>``."""
+    return Path(sweep_dir) / str(cfg.hydra.sweep.subdir)
+
+
+def write_manifest(sweep_dir: str | Path, total: int, done: int, to_run: int,
+                   duplicates: int = 0) -> None:
+    """``sweep.json`` (counts, and the harness version that planned the sweep) and an
+    empty progress file."""
+    import harness
+
     sweep_dir = Path(sweep_dir)
     sweep_dir.mkdir(parents=True, exist_ok=True)
     results.write_json(sweep_dir / MANIFEST,
-                       {"total": total, "done_before": done, "to_run": to_run})
-    (sweep_dir / PROGRESS).write_text("")
+                       {"total": total, "done_before": done, "to_run": to_run,
+                        "duplicates": duplicates, "harness_version": harness.__version__})
+    results.atomic_write(sweep_dir / PROGRESS, lambda p: Path(p).write_text(""))
 
 
 def record_progress(sweep_dir: str | Path, name: str, summary: dict[str, Any]) -> None:
     """Log ``[k/N] <job>: <status>, <metric>`` for a job that just ended."""
     sweep_dir = Path(sweep_dir)
     line = f"{name}\t{summary.get('status')}\n"
-    fd = os.open(sweep_dir / PROGRESS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, line.encode())  # one small O_APPEND write: lines never interleave
-    finally:
-        os.close(fd)
+        fd = os.open(sweep_dir / PROGRESS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            os.write(fd, line.encode())  # one small O_APPEND write: lines never interleave
+        finally:
+            os.close(fd)
+    except OSError as err:  # a full disk: the count is cosmetic, the job's files are not
+        log.warning("cannot count %s in %s: %s", name, sweep_dir / PROGRESS,
+                    err.strerror or err)
     try:
         manifest = json.loads((sweep_dir / MANIFEST).read_text())
         count = manifest["done_before"] + len((sweep_dir / PROGRESS).read_text().splitlines())
@@ -84,11 +152,27 @@ class SweepCallback(Callback):
     """At the end of a multirun: merge the sweep folder, count, and set the exit code."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        """Merge and print the closing line; exit 1 when a run failed or was interrupted,
+        2 with one line when the merge cannot be written or finds no run (the runs stay
+        in their folders), 1 with the traceback for a bug in the merge. Hydra turns a
+        callback's exception into a warning, so each of these ends the command itself
+        (``SystemExit``)."""
         folder = Path(config.hydra.sweep.dir)
         try:
             merged = merge_runs(folder)
-        except HarnessError as err:  # e.g. every job was skipped and none exist
-            print(f"error: {err}")
+        except KeyboardInterrupt as stop:  # the runs are kept; results.parquet is whole
+            stop.harness_folder = str(folder)  # type: ignore[attr-defined]
+            stop.harness_resume = f"to merge them, run the same command with " \
+                f"hydra.sweep.dir={folder}"  # type: ignore[attr-defined]
+            raise
+        except HarnessError as err:  # a full disk, no run at all: one line
+            print(f"error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
+        except Exception:  # a bug: its traceback, and a non-zero exit all the same
+            traceback.print_exc()
+            print(f"error: merging the runs of {folder} into {results.MERGED_FILE} failed "
+                  "(a bug: the traceback is above); every run is kept in its folder.",
+                  file=sys.stderr)
             raise SystemExit(1) from None
         statuses = merged.statuses
         parts = ", ".join(f"{statuses[s]} {s}" for s in ("completed", "diverged", "failed",

@@ -50,7 +50,7 @@ CLI = [
          ["Could not find 'data/outlier'", "friedman, iris", "did you mean 'outliers'"],
          real="slow"),
     Case("unknown model", ["model=resnet"],
-         ["Could not find 'model/resnet'", "cnn1d, linear, mlp"]),
+         ["Could not find 'model/resnet'", "cnn1d, gru, linear, mlp"]),
     Case("unknown optimiser", ["optim=adamm"],
          ["Could not find 'optim/adamm'", "adam, adamw, sgd"]),
     Case("misspelt loss key", ["loss=huber", "loss.detla=2"],
@@ -132,6 +132,80 @@ CLI = [
          ["built a Bunch, not a torch.nn.Module", "one of conf/model/"]),
     Case("nesterov without momentum", ["optim=sgd", "optim.nesterov=true", "optim.momentum=0"],
          ["optim.nesterov=true needs optim.momentum > 0", "optim.nesterov=false"]),
+    # config files that are not YAML, or not option files: the file and what is wrong
+    Case("option file that is not YAML", ["--config-dir", "{tmp}/conf", "data=not_yaml"],
+         ["cannot read {tmp}/conf/data/not_yaml.yaml: while parsing a flow",
+          "(line 3, column 1)"], real="slow"),
+    Case("option file with a Python tag", ["--config-dir", "{tmp}/conf", "data=python_tag"],
+         ["cannot read {tmp}/conf/data/python_tag.yaml", "python/object/apply:os.system",
+          "Python tags (!!python/...) are refused"], real=True),
+    Case("experiment file that is not YAML", ["--config-dir", "{tmp}/conf",
+                                              "+experiment=not_yaml"],
+         ["cannot read {tmp}/conf/experiment/not_yaml.yaml", "(line 3, column 1)"]),
+    Case("option file without its schema", ["--config-dir", "{tmp}/conf", "data=no_schema"],
+         ["the config of data has no _target_ (its keys: n_samples)",
+          "`defaults: [/schema/data/<name>@_here_, _self_]`", "outliers"], real="slow"),
+    Case("option file whose root is a list", ["--config-dir", "{tmp}/conf", "model=a_list"],
+         ["the config of model is a list, not a mapping of keys", "conf/model/"]),
+    Case("option file out of range without its schema",
+         ["--config-dir", "{tmp}/conf", "data=unchecked"],
+         ["'data.outlier_frac'", "[0, 1]", "Got 1.5"]),
+    # a key added with + that no schema has: every group, and the top level
+    Case("key added to data", ["+data.bogus=1"],
+         ["'data.bogus' is not a key of data", "keys of data: n_samples, n_features"]),
+    Case("key added to trainer", ["+trainer.bogus=1"],
+         ["'trainer.bogus' is not a key of trainer", "keys of trainer: epochs, batch_size"]),
+    Case("key added to a loss", ["+loss.bogus=1"],
+         ["'loss.bogus' is not a key of loss (mse)", "loss has no keys to set"]),
+    Case("key added at the top", ["+bogus=1"],
+         ["'bogus' is not a key of the config", "keys of the config: data, model, loss, optim, "
+          "trainer, seed"]),
+    Case("seed beyond 64 bits", ["seed=99999999999999999999999"],
+         ["seed=99999999999999999999999 does not fit in 64 bits",
+          "a seed must lie in [0, 9223372036854775807]"]),
+    Case("integer beyond 64 bits", ["trainer.batch_size=99999999999999999999"],
+         ["trainer.batch_size=99999999999999999999 does not fit in 64 bits"]),
+    Case("group set to null", ["data=null"],
+         ["Config group override must be a string or a list. Got NoneType",
+          "an override is group=option"]),
+    Case("empty output folder", ["hydra.run.dir="],
+         ["hydra.run.dir is empty, which would write the results into the current folder"]),
+]
+
+PROTOCOL = [
+    Case("protocol: preset that is not YAML", ["{tmp}/presets/not_yaml.yaml"],
+         ["cannot read {tmp}/presets/not_yaml.yaml: while parsing a flow sequence", "line 3"],
+         command="harness.protocol"),
+    Case("protocol: preset with a Python tag", ["{tmp}/presets/python_tag.yaml"],
+         ["cannot read {tmp}/presets/python_tag.yaml", "Python tags (!!python/...) are refused"],
+         command="harness.protocol", real="slow"),
+    Case("protocol: preset that is a list", ["{tmp}/presets/a_list.yaml"],
+         ["a protocol preset is a mapping of spec keys", "this one is a list"],
+         command="harness.protocol"),
+    Case("protocol: preset with a negative sampler seed", ["{tmp}/presets/negative_seed.yaml",
+                                                           "out={tmp}/p"],
+         ["sampler_seed must be an integer in [0, 9223372036854775807]", "got -1"],
+         command="harness.protocol"),
+    Case("protocol: negative sampler seed argument", ["regression_diabetes", "sampler_seed=-1",
+                                                      "out={tmp}/p"],
+         ["sampler_seed must be an integer in [0, 9223372036854775807]", "got -1"],
+         command="harness.protocol"),
+    Case("protocol: seed beyond 64 bits", ["regression_diabetes", "out={tmp}/p",
+                                           "seeds=[99999999999999999999999]"],
+         ["seeds must be a non-empty list of distinct integers in [0, 9223372036854775807]"],
+         command="harness.protocol"),
+    Case("protocol: argument that is not YAML", ["regression_diabetes", "out={tmp}/p",
+                                                 "settings=[data.outlier_frac=[0]]"],
+         ["cannot parse the argument 'settings=[data.outlier_frac=[0]]'",
+          "a spec key takes a YAML value"], command="harness.protocol"),
+    Case("protocol: one setting twice", ["regression_diabetes", "out={tmp}/p",
+                                         "data.outlier_frac=0.1,0.10"],
+         ["data.outlier_frac=0.1,data=diabetes,loss=mse", "comes twice (one run id",
+          "0.1 and 0.10 are one value"], command="harness.protocol"),
+    Case("protocol: key added to trainer", ["regression_diabetes", "out={tmp}/p",
+                                            "+trainer.bogus=5"],
+         ["'trainer.bogus' is not a key of trainer", "keys of trainer: epochs"],
+         command="harness.protocol"),
 ]
 
 REPORT = [
@@ -167,7 +241,7 @@ REPORT = [
          real="slow"),
 ]
 
-CASES = CLI + REPORT
+CASES = CLI + REPORT + PROTOCOL
 
 
 def make_runs(root: Path) -> Path:
@@ -194,6 +268,24 @@ def prepare(case: Case, tmp: Path, runs: Path) -> tuple[list[str], list[str]]:
         (tmp / "conf" / group).mkdir(parents=True, exist_ok=True)
         (tmp / "conf" / group / "evil.yaml").write_text(
             f"_target_: {target}\ncommand: touch {tmp}/pwned\nn_samples: 200\n")
+    tag = f'!!python/object/apply:os.system ["touch {tmp}/pwned"]\n'
+    (tmp / "conf" / "experiment").mkdir(parents=True, exist_ok=True)
+    (tmp / "presets").mkdir(exist_ok=True)
+    for path, text in {
+        "conf/data/not_yaml.yaml": "_target_: harness.data.outliers\nn_samples: [1,\n",
+        "conf/data/python_tag.yaml": tag,
+        "conf/experiment/not_yaml.yaml": "# @package _global_\nseed: {1\n",
+        "conf/data/no_schema.yaml": "n_samples: -5\n",
+        "conf/data/unchecked.yaml": "_target_: harness.data.outliers\nn_samples: 200\n"
+                                    "outlier_frac: 1.5\n",
+        "conf/model/a_list.yaml": "- 64\n- 64\n",
+        "presets/not_yaml.yaml": "name: x\nlosses: [mse\n",
+        "presets/python_tag.yaml": tag,
+        "presets/a_list.yaml": "- mse\n- mae\n",
+        "presets/negative_seed.yaml": "losses: [mse]\nsampler_seed: -1\nbudget: 1\n"
+                                      "space: [optim.lr=0.01]\n",
+    }.items():
+        (tmp / path).write_text(text)
     fill = {"tmp": str(tmp), "runs": str(runs)}
     args = [a.format(**fill) for a in case.args]
     if case.command == "harness":  # flags first, then TINY, then the case's own overrides
@@ -209,11 +301,12 @@ def prepare(case: Case, tmp: Path, runs: Path) -> tuple[list[str], list[str]]:
 def in_process(case: Case, args: list[str], monkeypatch, capsys) -> tuple[int, str]:
     monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
     capsys.readouterr()
-    if case.command == "harness.report":
-        from harness.report.__main__ import main as report_main
+    if case.command in ("harness.report", "harness.protocol"):
+        import importlib
 
+        command = importlib.import_module(f"{case.command}.__main__").main
         try:
-            code = report_main(args)
+            code = command(args)
         except SystemExit as stop:  # argparse
             code = stop.code
     else:
@@ -236,7 +329,8 @@ def check(case: Case, code: int, err: str, expect: list[str], tmp: Path) -> None
     for fragment in expect:
         assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
     assert not (tmp / "run" / "summary.json").exists()  # stopped before training
-    assert not (tmp / "pwned").exists()  # no config target ran
+    assert not list(tmp.rglob("summary.json"))  # no run of any command
+    assert not (tmp / "pwned").exists()  # no config target ran, no YAML tag was built
 
 
 def params(real_only: bool):
@@ -252,7 +346,8 @@ def params(real_only: bool):
 
 
 def test_the_table_is_big_enough():
-    assert len(CLI) >= 20 and len(REPORT) >= 5 and len({c.id for c in CASES}) == len(CASES)
+    assert len(CLI) >= 20 and len(REPORT) >= 5 and len(PROTOCOL) >= 5
+    assert len({c.id for c in CASES}) == len(CASES)
 
 
 @pytest.mark.parametrize("case", params(real_only=False))

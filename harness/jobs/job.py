@@ -235,6 +235,8 @@ def identity(cfg: DictConfig, choices: dict[str, str]) -> tuple[dict[str, Any], 
         flat["loss"] = losses.spec(cfg.loss.name).name
     except losses.LossError:
         flat["loss"] = str(cfg.loss.name)  # unknown: the run fails, its id stays defined
+    except Exception:  # a loss node of the wrong shape: refused by validate(), id defined
+        pass
     return flat, run_id(flat)
 
 

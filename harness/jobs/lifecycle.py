@@ -8,7 +8,12 @@ launcher's groups, and the protocol's stages. So there is one failure policy:
   with ``status="failed"`` and the error's one line; a bug is also logged with its
   traceback;
 - training that raises keeps every row computed so far (``status="failed"``, or
-  ``"interrupted"`` for Ctrl-C, which then stops everything);
+  ``"interrupted"`` for Ctrl-C and, inside :func:`harness.jobs.resume.interrupts`,
+  SIGTERM, which then stop everything: a second signal while those rows are written
+  waits until they are);
+- a results file that cannot be written (a full disk, no permission:
+  :class:`harness.results.CannotWrite`) fails that job only, which is recorded as failed
+  where its folder can still be written;
 - a stack whose training raised is trained again one job at a time (a bug or an
   out-of-memory in the stacked path must not lose the jobs);
 - with ``errors="raise"`` (the single run) the error is raised after its files are
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -38,6 +44,8 @@ from harness.jobs.job import (
     train,
     write_failed,
 )
+from harness.jobs.resume import deferred_interrupts, signal_of
+from harness.results import CannotWrite
 
 logger = logging.getLogger("harness")
 
@@ -151,10 +159,16 @@ class Lifecycle:
             train(jobs, res, progress=self.progress)
             for job, r in zip(jobs, res, strict=True):
                 job.summary["status"] = r.status
-        except KeyboardInterrupt:  # keep what was computed, then stop as asked
-            for job, r in zip(jobs, res, strict=True):
-                job.summary.update(status="interrupted", error="KeyboardInterrupt")
-                self._write(job, r, extra)
+        except KeyboardInterrupt as stop:  # keep what was computed, then stop as asked
+            with deferred_interrupts():
+                why = "SIGTERM" if signal_of(stop) == signal.SIGTERM else "SIGINT (Ctrl-C)"
+                for job, r in zip(jobs, res, strict=True):
+                    job.summary.update(status="interrupted", error=f"interrupted by {why}")
+                    try:
+                        self._write(job, r, extra)
+                    except CannotWrite as err:  # the interrupt is what the user sees
+                        logger.error("cannot keep the interrupted run %s: %s",
+                                     job.task.out_dir, err)
             raise
         except Exception as err:
             if stacked:

@@ -47,20 +47,32 @@ def parser() -> OneLineParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the protocol; 0 when every run completed and every loss has a selection, 1
+    otherwise, 2 (one line) for a user mistake, 130 / 143 (one line saying what was
+    kept) for SIGINT / SIGTERM."""
+    from harness.jobs.resume import exit_code, interrupted_line, interrupts
+
     args = parser().parse_args(argv)
     name = args.protocol.removeprefix("+").removeprefix("protocol=")
+    spec = None
     try:
-        import pandas as pd
+        with interrupts():
+            import pandas as pd
 
-        from harness.protocol.record import SPEC_FILE, ranking_table
-        from harness.protocol.run import run_protocol
+            from harness.protocol.record import SPEC_FILE, ranking_table
+            from harness.protocol.run import run_protocol
 
-        spec, _ = load_spec(name, args.args)
-        t0 = time.perf_counter()
-        record = run_protocol(spec)
+            spec, _ = load_spec(name, args.args)
+            t0 = time.perf_counter()
+            record = run_protocol(spec)
     except user_errors() as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as stop:  # every stage's runs were kept (the lifecycle)
+        out = None if spec is None else spec.out
+        print(interrupted_line(stop, out, resume="to resume, run the same command again "
+                               "(finished runs are not run again)"), file=sys.stderr)
+        return exit_code(stop)
     table = ranking_table(record)
     with pd.option_context("display.width", 200, "display.max_columns", 20,
                            "display.max_colwidth", 60):

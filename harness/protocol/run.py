@@ -6,7 +6,11 @@ and folder names are the ones a multirun would give), and runs through the one j
 lifecycle (:func:`harness.jobs.lifecycle.run_jobs`, stacked where it can). Each stage
 resumes by the one rule (:func:`harness.jobs.resume.finished_runs`): a job whose run
 already finished in its stage folder is skipped; one that finished in another stage
-folder with the same run id is copied.
+folder with the same run id is copied. A protocol folder holding runs of another harness
+version is refused before anything runs, unless ``rerun=true``
+(:func:`harness.jobs.resume.check_versions`); two candidates or settings that are one
+configuration (``loss.delta=1`` and ``1.0``) are refused too: every loss gets ``budget``
+distinct trials.
 """
 
 from __future__ import annotations
@@ -24,9 +28,17 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
+import harness
 from harness.config import CONF_DIR
 from harness.errors import HarnessError
-from harness.jobs.resume import finished_runs, headline, job_dirname, merge_runs
+from harness.jobs.resume import (
+    check_versions,
+    finished_runs,
+    headline,
+    job_dirname,
+    merge_runs,
+    scan,
+)
 from harness.protocol.record import STAGES, finite, rank, write_record
 from harness.protocol.space import candidates, expand_settings
 from harness.protocol.spec import SELECTION_SPLIT, SPEC_KEYS, Spec
@@ -62,9 +74,12 @@ class Composer:
     checked before anything trains."""
 
     def __init__(self) -> None:
+        from hydra.core.utils import setup_globals
+
         import harness.cli  # noqa: F401  (registers the schemas and the job-folder resolver)
         from harness.jobs.compose import Composer as FastComposer
 
+        setup_globals()  # Hydra's own resolvers (${now:...}), as @hydra.main registers them
         self._compose = FastComposer.for_conf_dir(CONF_DIR)
 
     def fill(self, job: Job, fixed: list[str]) -> Job:
@@ -142,6 +157,23 @@ def run_stage(jobs: list[Job], stage_dir: Path, out: Path, metric: dict[str, str
     return found
 
 
+def _refuse_duplicates(jobs: list[Job]) -> None:
+    """A :class:`HarnessError` when two jobs are one configuration (one run id): two
+    spellings of one value in settings, space or loss_space would give a loss fewer
+    distinct trials than its budget, or one setting twice."""
+    seen: dict[str, Job] = {}
+    for job in jobs:
+        first = seen.setdefault(job.run_id, job)
+        if first is not job:
+            a = " ".join(o for o in first.varying if o not in job.varying)
+            b = " ".join(o for o in job.varying if o not in first.varying)
+            what = f"{a} and {b} are one configuration" if a and b else \
+                f"{job.name} comes twice"
+            raise HarnessError(f"{what} (one run id, {job.run_id}): list each value of "
+                               "settings, space and loss_space once (1 and 1.0, 0.1 and 0.10 "
+                               "are one value).")
+
+
 def _job_folder(stage_dir: Path, job: Job) -> Path:
     """The job's run folder: named by its overrides, unless that folder holds a finished
     run of another spec (the same overrides, other fixed keys such as trainer.epochs):
@@ -193,8 +225,14 @@ def run_protocol(spec: Spec, log=print) -> dict[str, Any]:
                            "choose a writable out=<folder>.") from None
     settings = expand_settings(spec)
     cands = {loss: candidates(spec, loss) for loss in spec.losses}
+    if not spec.rerun:  # before anything trains: runs of another version are not redone
+        for stage in STAGES:
+            check_versions(scan(out / stage), out / stage,
+                           "give rerun=true to run every job again (their runs stay in "
+                           "their folders), or choose a new out=<folder>.")
     record: dict[str, Any] = {
         "name": spec.name, "description": spec.description,
+        "harness_version": harness.__version__,
         "spec": OmegaConf.to_container(OmegaConf.structured(spec), resolve=True),
         "started_at": dt.datetime.now(dt.timezone.utc).isoformat(),
         "selection": {"split": SELECTION_SPLIT, "epoch": "final",
@@ -207,6 +245,7 @@ def run_protocol(spec: Spec, log=print) -> dict[str, Any]:
     tune = {(si, loss): [[fill(Job("tune", setting, loss, c, seed))
                           for seed in spec.tune_seeds] for c in cands[loss]]
             for si, setting in enumerate(settings) for loss in spec.losses}
+    _refuse_duplicates([j for jobs in tune.values() for per_c in jobs for j in per_c])
     tasks = {job.task for jobs in tune.values() for per_c in jobs for job in per_c}
     metric = {t: spec.metric or METRICS[t][0] for t in tasks}
     for t in sorted(tasks):  # before any training: a metric the runs will not have

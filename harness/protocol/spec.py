@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from omegaconf import MISSING, OmegaConf
+import yaml
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from harness.config import CONF_DIR
+from harness.config import CONF_DIR, SEED_RANGE, yaml_error_line, yaml_problem
 from harness.errors import HarnessError
 
 PRESETS_DIR = Path(CONF_DIR).parent / "protocols"
@@ -68,13 +69,20 @@ def load_spec(protocol: str, args: list[str] = ()) -> tuple[Spec, list[str]]:
         if not path.is_file():
             raise HarnessError(f"unknown protocol '{protocol}'; choose one of: "
                                f"{', '.join(presets())} (protocols/), or give a YAML file.")
+    raw = _read_preset(path)
+    spec_args = [a for a in args if a.split("=", 1)[0].split(".", 1)[0] in SPEC_KEYS]
     try:
-        raw = OmegaConf.load(path)
         if "name" not in raw:
             raw.name = path.stem
-        spec_args = [a for a in args if a.split("=", 1)[0].split(".", 1)[0] in SPEC_KEYS]
-        merged = OmegaConf.merge(OmegaConf.structured(Spec), raw,
-                                 OmegaConf.from_dotlist(spec_args))
+        dotlist = []
+        for arg in spec_args:
+            try:
+                dotlist.append(OmegaConf.from_dotlist([arg]))
+            except yaml.YAMLError as err:  # the value is YAML: a '[' left open
+                raise HarnessError(f"cannot parse the argument '{arg}': {yaml_problem(err)}"
+                                   "; a spec key takes a YAML value (seeds=[0,1,2], "
+                                   "budget=4).") from None
+        merged = OmegaConf.merge(OmegaConf.structured(Spec), raw, *dotlist)
         spec = OmegaConf.to_object(merged)
     except OmegaConfBaseException as err:
         msg = str(err).splitlines()[0]
@@ -88,6 +96,24 @@ def load_spec(protocol: str, args: list[str] = ()) -> tuple[Spec, list[str]]:
     plugins.load(spec.plugins)  # before the losses are checked and the jobs composed
     check_spec(spec)
     return spec, harness_args
+
+
+def _read_preset(path: Path) -> DictConfig:
+    """A preset file as a mapping of spec keys; one-line :class:`HarnessError` naming the
+    file when it cannot be read, is not YAML (or uses a ``!!python/...`` tag, which the
+    loader refuses: nothing is built from it) or is not a mapping."""
+    try:
+        raw = OmegaConf.load(path)
+    except yaml.YAMLError as err:
+        raise HarnessError(yaml_error_line(err, str(path))) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise HarnessError(f"cannot read {path}: {getattr(err, 'strerror', None) or err}.") \
+            from None
+    if not isinstance(raw, DictConfig):
+        what = "a list" if isinstance(raw, ListConfig) else "empty"
+        raise HarnessError(f"cannot read {path}: a protocol preset is a mapping of spec keys "
+                           f"({', '.join(SPEC_KEYS)}), and this one is {what}.")
+    return raw
 
 
 def _parse(overrides: list[str]):
@@ -140,11 +166,15 @@ def check_spec(spec: Spec) -> None:
     if not isinstance(spec.budget, int) or spec.budget < 1:
         raise HarnessError(f"budget must be an integer >= 1 (candidate configurations per "
                            f"loss and setting); got {spec.budget}.")
+    lo, hi = SEED_RANGE
     for key in ("tune_seeds", "seeds"):
         seeds = getattr(spec, key)
-        if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-            raise HarnessError(f"{key} must be a non-empty list of distinct integers >= 0; "
-                               f"got {seeds}.")
+        if not seeds or any(not lo <= s <= hi for s in seeds) or len(set(seeds)) != len(seeds):
+            raise HarnessError(f"{key} must be a non-empty list of distinct integers in "
+                               f"[{lo}, {hi}] (64-bit seeds); got {seeds}.")
+    if not lo <= spec.sampler_seed <= hi:
+        raise HarnessError(f"sampler_seed must be an integer in [{lo}, {hi}] (it seeds the "
+                           f"draw of candidates); got {spec.sampler_seed}.")
     for where, items in [("settings", spec.settings), ("fixed", spec.fixed),
                          ("space", spec.space), *[(f"loss_space.{k}", v) for k, v in
                                                   spec.loss_space.items()]]:

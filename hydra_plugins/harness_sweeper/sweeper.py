@@ -2,20 +2,34 @@
 
 Before launching, every job's config is composed and its run id computed; jobs whose run
 already finished in the sweep folder (:func:`harness.jobs.resume.finished_runs`) are
-skipped, and the sweeper says so ("16 jobs: 12 done, 4 to run").
-``hydra.sweeper.rerun=true`` runs everything again. The logic lives in
+skipped, and the sweeper says so ("16 jobs: 12 done, 4 to run"); two spellings of one
+config (one run id) run once ("2 jobs: 1 duplicate of another job's config, ...").
+``hydra.sweeper.rerun=true`` runs everything again (and is how to resume a folder made
+by another harness version, which is otherwise refused). The logic lives in
 :mod:`harness.sweep`; this class only wires it into Hydra's sweeper interface, and hands
 its composer to a launcher that can use it (the vectorised launcher).
+
+Two faults are handled here, where the sweep's folder and its jobs are known:
+
+- an interrupt (Ctrl-C, SIGTERM) carries the sweep folder to the command line, which
+  says what was kept there and how to resume;
+- a parallel launcher whose worker process dies (killed, out of memory: joblib's
+  ``TerminatedWorkerError``, any ``concurrent.futures.BrokenExecutor``) loses the whole
+  batch it was running. The batch's jobs that ended are kept; those that had started
+  and not ended run again one at a time (so one job that kills its worker cannot take
+  another down with it), those not started run again together; a job whose worker dies
+  on its own is recorded as failed (its ``summary.json`` says so) and the sweep goes on.
 """
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional  # noqa: UP035  (OmegaConf needs these)
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict, read_write
 
 from harness.jobs.compose import Composer, basic_sweeper
 
@@ -56,21 +70,104 @@ class HarnessSweeper(basic_sweeper()):
         composer = Composer(self.hydra_context.config_loader, self.config)
         if hasattr(self.launcher, "use_composer"):  # it need not compose the jobs again
             self.launcher.use_composer(composer)
-        todo, done = plan(jobs, composer, sweep_dir, self.rerun)
-        log.info("%d jobs: %d done, %d to run (sweep folder %s)", len(jobs), len(done),
-                 len(todo), sweep_dir)
-        write_manifest(sweep_dir, len(jobs), len(done), len(todo))
-
-        returns = []
-        self.overrides = (list(self.split_overrides_to_chunks(todo, self.max_batch_size))
-                          if todo else [])
-        self.batch_index, next_num = 0, 0
         try:
+            planned = plan(jobs, composer, sweep_dir, self.rerun)
+            log.info("%s (sweep folder %s)", planned.describe(), sweep_dir)
+            for job, first in planned.duplicates[:5]:
+                log.info("duplicate: %s gives the config of %s (one run id): it runs once",
+                         " ".join(o for o in job if o not in first) or " ".join(job),
+                         " ".join(o for o in first if o not in job) or " ".join(first))
+            write_manifest(sweep_dir, planned.total, len(planned.done), len(planned.todo),
+                           len(planned.duplicates))
+
+            returns = []
+            todo = planned.todo
+            self.overrides = (list(self.split_overrides_to_chunks(todo, self.max_batch_size))
+                              if todo else [])
+            self.batch_index, next_num = 0, 0
             while not self.is_done():
                 batch = self.get_job_batch()
-                returns.append(self.launcher.launch(batch, initial_job_idx=next_num))
+                returns.append(self._launch(batch, next_num, composer, sweep_dir))
                 next_num += len(batch)
+        except KeyboardInterrupt as stop:  # the command line says what was kept, and where
+            stop.harness_folder = str(sweep_dir)  # type: ignore[attr-defined]
+            stop.harness_resume = (f"to resume, run the same command with hydra.sweep.dir="
+                                   f"{sweep_dir} (finished runs are not run again)")  # type: ignore[attr-defined]
+            raise
         finally:
             if hasattr(self.launcher, "use_composer"):
                 self.launcher.use_composer(None)  # its configs belong to this sweep only
         return returns
+
+    def _launch(self, batch: List[List[str]], first_num: int, composer: Any,  # noqa: UP006
+                sweep_dir: Path, retry: bool = False) -> Any:
+        """Launch ``batch``; when the launcher's worker pool breaks (see the module
+        docstring), keep what ended and run the rest again. ``retry``: this batch is
+        itself a re-run, whose jobs run one at a time if the pool breaks again."""
+        from concurrent.futures import BrokenExecutor
+
+        from harness.sweep import job_folder
+
+        started = time.time()
+        try:
+            return self.launcher.launch(batch, initial_job_idx=first_num)
+        except BrokenExecutor as err:
+            why = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        folders = [job_folder(composer(list(job)), sweep_dir) for job in batch]
+        ended = [i for i, f in enumerate(folders) if _ended_since(f, started)]
+        running = [i for i, f in enumerate(folders)
+                   if i not in ended and (retry or _started_since(f, started))]
+        waiting = [i for i in range(len(batch)) if i not in ended and i not in running]
+        log.warning("a worker process died (%s): %d job(s) of this batch ended and are kept; "
+                    "%d that were running run again one at a time, %d not started run again",
+                    why, len(ended), len(running), len(waiting))
+        returns: list[Any] = []
+        for i in running:
+            try:
+                returns.extend(self.launcher.launch([batch[i]],
+                                                    initial_job_idx=first_num + i))
+            except BrokenExecutor as again:
+                self._record_lost(batch[i], composer, folders[i], again)
+        if waiting:
+            returns.extend(self._launch([batch[i] for i in waiting], first_num + len(batch),
+                                        composer, sweep_dir, retry=True))
+        return returns
+
+    @staticmethod
+    def _record_lost(job: List[str], composer: Any, folder: Path,  # noqa: UP006
+                     err: BaseException) -> None:
+        """A job whose worker died while it ran alone: a failed ``summary.json``."""
+        from harness.jobs.job import Task, write_failed
+        from harness.sweep import record_progress
+
+        cfg = composer(list(job))
+        task_cfg = cfg.copy()
+        with read_write(task_cfg), open_dict(task_cfg):
+            del task_cfg["hydra"]
+        why = str(err).splitlines()[0] if str(err) else type(err).__name__
+        lost = RuntimeError(f"its worker process died while it ran ({why})")
+        try:
+            summary = write_failed(Task(task_cfg, dict(cfg.hydra.runtime.choices), folder),
+                                   lost)
+        except Exception as write_err:  # e.g. a full disk: said, and the sweep goes on
+            log.error("cannot record the failure of %s: %s", folder, write_err)
+            summary = {"status": "failed", "error": str(lost)}
+        log.error("%s: its worker process died twice; recorded as failed", ",".join(job))
+        record_progress(cfg.hydra.sweep.dir,
+                        cfg.hydra.job.override_dirname or "(no overrides)", summary)
+
+
+def _ended_since(folder: Path, t0: float) -> bool:
+    """A job whose ``summary.json`` was written after ``t0`` (this launch) ended."""
+    try:
+        return (folder / "summary.json").stat().st_mtime >= t0
+    except OSError:
+        return False
+
+
+def _started_since(folder: Path, t0: float) -> bool:
+    """A job whose folder Hydra opened after ``t0`` (its ``.hydra/`` record) started."""
+    try:
+        return (folder / ".hydra" / "config.yaml").stat().st_mtime >= t0
+    except OSError:
+        return False
