@@ -473,6 +473,8 @@ def _check_node(prefix: str, node: DictConfig, owner: str = "",
         raise HarnessError(f"'{prefix}{extra[0]}' is not a key of {where}"
                            f"{f' ({owner})' if owner else ''}; {listed}.")
     for f in fields(schema):
+        if f.name not in node:  # an option file without its schema: its function's default
+            continue
         if isinstance(node[f.name], DictConfig):  # a nested schema (trainer.early_stopping)
             if prefix or f.name not in GROUPS:  # the groups: validate checks each itself
                 _check_node(f"{prefix}{f.name}.", node[f.name], owner)

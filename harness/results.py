@@ -221,6 +221,10 @@ KINDS = {
     "number or null": (lambda v: v is None or _is_number(v), "a number or null"),
     "plain object": (lambda v: isinstance(v, dict) and all(map(_is_plain, v.values())),
                      "a JSON object of plain values (strings, numbers, booleans, null)"),
+    "info object": (lambda v: isinstance(v, dict) and all(
+        _is_plain(v_) or (isinstance(v_, list) and all(map(_is_plain, v_)))
+        for v_ in v.values()),
+        "a JSON object of plain values (strings, numbers, booleans, null) or lists of them"),
     "metrics": (lambda v: isinstance(v, dict) and all(v_ is None or _is_number(v_)
                                                      for v_ in v.values()),
                 "a JSON object of numbers ('nan', 'inf' and '-inf' included)"),
@@ -231,7 +235,7 @@ KINDS = {
 SUMMARY_FIELDS = {
     "run_id": ("text", True), "status": ("status", True), "config": ("plain object", True),
     "final": ("metrics", True), "task": ("text", "unless failed"),
-    "data_info": ("plain object", False), "loss_id": ("text", False),
+    "data_info": ("info object", False), "loss_id": ("text", False),
     "harness_version": ("text", False), "error": ("text", False),
     "epochs_run": ("count", False), "diverged_epoch": ("count or null", False),
     "stacked_members": ("count", False), "threads": ("count or null", False),
@@ -402,7 +406,8 @@ def summary_row(summary: dict[str, Any]) -> dict[str, Any]:
     """A summary as one flat row: meta fields, the config columns, what the data were
     (``corruption``, ``corruption_level``, ``n_train``, ...), ``final.<split>.<metric>``."""
     row = {k: v for k, v in summary.items() if _is_plain(v)}
-    row.update(summary.get("data_info", {}))
+    row.update({k: json.dumps(v) if isinstance(v, list) else v  # one hashable cell
+                for k, v in summary.get("data_info", {}).items()})
     row.update(summary.get("config", {}))
     row.update({f"final.{k}": v for k, v in summary.get("final", {}).items()})
     return row

@@ -34,22 +34,12 @@ import pandas as pd
 from scipy import stats
 
 from harness import results
+from harness.report.stats import holm  # statsmodels' multipletests(method="holm")
 
 PAPER_TABLE1 = {"linear": 0.32, "mlp": 0.68, "cnn1d": 0.94, "gru": 0.91}  # Greydanus 2020
 PAPER_NAMES = {"linear": "logistic regression", "mlp": "MLP", "cnn1d": "CNN", "gru": "GRU"}
 BASELINE = {"regression": "mse", "multiclass": "ce", "binary": "bce"}
 METRIC = {"regression": "rmse", "multiclass": "accuracy", "binary": "accuracy"}
-
-
-def holm(p: np.ndarray) -> np.ndarray:
-    """Holm's step-down adjustment (as statsmodels' ``multipletests(method="holm")``)."""
-    order = np.argsort(p)
-    adjusted = np.empty(len(p))
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(p) - rank) * p[i]))
-        adjusted[i] = running
-    return adjusted
 
 
 def setting_columns(runs: pd.DataFrame) -> list[str]:
