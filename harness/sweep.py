@@ -131,7 +131,10 @@ def record_progress(sweep_dir: str | Path, name: str, summary: dict[str, Any]) -
     sweep_dir = Path(sweep_dir)
     line = f"{name}\t{summary.get('status')}\n"
     try:
-        fd = os.open(sweep_dir / PROGRESS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        # O_NOFOLLOW: a link someone left at .progress is refused, not written through
+        fd = os.open(sweep_dir / PROGRESS,
+                     os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0),
+                     0o666)
         try:
             os.write(fd, line.encode())  # one small O_APPEND write: lines never interleave
         finally:

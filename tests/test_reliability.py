@@ -320,3 +320,52 @@ def test_warnings_are_not_errors_for_readable_folders(runs):
     with warnings.catch_warnings():
         warnings.simplefilter("error", results.ResultsWarning)
         assert results.load(runs).run_id.nunique() == 3
+
+
+# ---------------------------------------------------------------- links the harness did not make
+def snapshot_of(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_a_run_folder_that_is_a_link_is_refused_and_its_target_untouched(tmp_path):
+    from harness.jobs.lifecycle import run_jobs
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "summary.json").write_text("not ours")
+    link = tmp_path / "sweep" / "0"
+    link.parent.mkdir()
+    link.symlink_to(elsewhere)
+    ok = tmp_path / "sweep" / "1"
+    ended = {}
+    run_jobs([Task(make_cfg(*TINY, "seed=0"), CHOICES, link),
+              Task(make_cfg(*TINY, "seed=1"), CHOICES, ok)],
+             lambda task, summary: ended.__setitem__(task.out_dir.name, summary))
+    assert ended["0"]["status"] == "failed"
+    assert ended["0"]["error"].startswith(f"the run folder {link} is a symbolic link")
+    assert ended["1"]["status"] == "completed"  # the sweep goes on
+    assert snapshot_of(elsewhere) == {"summary.json": b"not ours"} and link.is_symlink()
+    with pytest.raises(HarnessError, match="remove the link or choose another folder"):
+        run_jobs([Task(make_cfg(*TINY), CHOICES, link)], errors="raise")
+
+
+def test_progress_and_job_records_replace_a_link_never_write_through_it(tmp_path, caplog):
+    from harness.jobs.compose import write_job_record
+    from harness.sweep import PROGRESS, record_progress
+
+    target = tmp_path / "target.txt"
+    target.write_text("precious\n")
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    (sweep / PROGRESS).symlink_to(target)
+    with caplog.at_level("WARNING", logger="harness.sweep"):
+        record_progress(sweep, "job0", {"status": "completed", "final": {}})
+    assert target.read_text() == "precious\n"
+    assert "cannot count job0" in caplog.text
+    record = sweep / "job0" / ".hydra"
+    record.mkdir(parents=True)
+    (record / "config.yaml").symlink_to(target)
+    write_job_record(record, make_cfg(*TINY), None, [], hydra_text="x: 1\n")
+    assert target.read_text() == "precious\n"
+    assert not (record / "config.yaml").is_symlink()
+    assert "seed: 0" in (record / "config.yaml").read_text()

@@ -83,9 +83,10 @@ def write_job_record(folder: str | Path, task_cfg: DictConfig, hydra_cfg: DictCo
              ("hydra.yaml", hydra_text if hydra_text is not None
               else OmegaConf.to_yaml(hydra_cfg)),
              ("overrides.yaml", OmegaConf.to_yaml(overrides)))
-    for name, text in texts:
-        with open(folder / name, "w", encoding="utf-8") as fh:
-            fh.write(text)
+    from harness.results import atomic_write
+
+    for name, text in texts:  # whole files, never through a link left in the folder
+        atomic_write(folder / name, lambda p, t=text: Path(p).write_text(t, encoding="utf-8"))
 
 
 @dataclass

@@ -29,9 +29,10 @@ import json
 import logging
 import signal
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
-from harness.errors import user_errors
+from harness.errors import HarnessError, user_errors
 from harness.jobs.job import (
     COSMETIC_KEYS,
     FitResult,
@@ -143,6 +144,15 @@ class Lifecycle:
         self.on_done(task, summary)
 
     def prepare(self, task: Task) -> Prepared | None:
+        if Path(task.out_dir).is_symlink():  # nothing is written through a link it found
+            err = HarnessError(f"the run folder {task.out_dir} is a symbolic link the harness "
+                               "did not make; nothing was written through it: remove the "
+                               "link or choose another folder.")
+            if self.errors == "raise":
+                raise err
+            logger.error("%s", err)
+            self.on_done(task, {"status": "failed", "final": {}, "error": str(err)})
+            return None
         self.on_start(task)
         try:
             return prepare(task.cfg, task=task)

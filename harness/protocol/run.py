@@ -135,7 +135,9 @@ def run_stage(jobs: list[Job], stage_dir: Path, out: Path, metric: dict[str, str
     fresh = []
     for job in todo:
         run_dir = _job_folder(stage_dir, job)
-        if run_dir.exists():  # a failed or unfinished attempt of this run: nothing is kept
+        if run_dir.is_symlink():  # not the harness's: the link goes, not what it points to
+            run_dir.unlink()
+        elif run_dir.exists():  # a failed or unfinished attempt of this run: nothing is kept
             shutil.rmtree(run_dir)
         if job.run_id in elsewhere:  # the same config and seed: the same deterministic run
             tmp = run_dir.with_name(f".{run_dir.name}.copy")
