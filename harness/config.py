@@ -117,6 +117,7 @@ class MLPModel:
     _target_: str = "harness.models.MLP"
     hidden: list[int] = ranged([64, 64], "[1, inf)", int, each=True)
     activation: str = one_of("relu", *ACTIVATIONS)
+    residual: bool = False  # skip connections (the MNIST-1D paper's MLPBase); see MLP
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,11 @@ class IntOrEach:
     """An int in ``interval``, or a list of them (one per layer): ``5`` or ``[5, 3, 3]``."""
 
     interval: Interval
+    optional: bool = False  # null allowed (the option's own default)
 
     def check(self, key: str, value: Any, owner: str = "") -> Any:
+        if value is None and self.optional:
+            return value
         items = list(value) if isinstance(value, (list, tuple, ListConfig)) else [value]
         if not items:
             raise InvalidParameterError(key, owner, f"{self.interval.describe()} or a "
@@ -150,6 +154,9 @@ class CNN1DModel:
     # an int default keeps the run ids of every config that does not name a list
     kernel_size: Any = field(default=5, metadata={"check": IntOrEach(Interval("[1, inf)", int))})
     activation: str = one_of("relu", *ACTIVATIONS)
+    # null: "same"-style k // 2 per convolution; else an int or one per convolution
+    padding: Any = field(default=None,
+                         metadata={"check": IntOrEach(Interval("[0, inf)", int), optional=True)})
 
 
 # ---------------------------------------------------------------- optimisers

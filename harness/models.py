@@ -9,6 +9,7 @@ convolves over means nothing there, so prefer ``mlp`` or ``linear`` for those.""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -39,15 +40,40 @@ class Linear(Head):
         super().__init__(nn.Linear(in_features, out_features), out_features)
 
 
+class Residual(nn.Module):
+    """``x + f(x)``: a skip connection around ``f`` (its output has ``x``'s shape)."""
+
+    def __init__(self, f: nn.Module):
+        super().__init__()
+        self.f = f
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.f(x)
+
+
 class MLP(Head):
-    """A multilayer perceptron: ``hidden`` layer sizes with ``activation`` between."""
+    """A multilayer perceptron: ``hidden`` layer sizes with ``activation`` between.
+
+    ``residual``: every hidden layer after the first whose input and output widths are
+    equal adds its input to its activated output, ``h + act(W h + b)`` (He et al. 2016's
+    skip connection), as the MNIST-1D paper's ``MLPBase`` does around its second layer
+    (Greydanus 2020, github.com/greydanus/mnist1d ``notebooks/models.py``). Off by
+    default; the parameters are the same either way.
+
+    Shapes: ``[N, in_features]`` -> ``[N, out_features]`` (``[N]`` for one output).
+    """
 
     def __init__(self, in_features: int, out_features: int,
-                 hidden: Sequence[int] = (64, 64), activation: str = "relu"):
+                 hidden: Sequence[int] = (64, 64), activation: str = "relu",
+                 residual: bool = False):
         layers: list[nn.Module] = []
         width = in_features
-        for h in hidden:
-            layers += [nn.Linear(width, int(h)), ACTIVATIONS[activation]()]
+        for i, h in enumerate(hidden):
+            layer = nn.Sequential(nn.Linear(width, int(h)), ACTIVATIONS[activation]())
+            if residual and i > 0 and width == int(h):
+                layers.append(Residual(layer))
+            else:
+                layers += list(layer)  # a plain MLP keeps its parameter names (body.0, ...)
             width = int(h)
         layers.append(nn.Linear(width, out_features))
         super().__init__(nn.Sequential(*layers), out_features)
@@ -57,8 +83,9 @@ class CNN1D(Head):
     """A small 1-D convolutional network for signals such as MNIST-1D's 40 points.
 
     The ``in_features`` inputs are one channel of length ``in_features``. Each entry of
-    ``channels`` adds a convolution (stride 2, "same"-style padding ``k // 2``, so the
-    length halves, rounding up) followed by ``activation``; ``kernel_size`` is one size
+    ``channels`` adds a convolution (stride 2; ``padding`` None: "same"-style ``k // 2``,
+    so the length halves, rounding up; else one padding for every convolution or a list
+    with one per convolution) followed by ``activation``; ``kernel_size`` is one size
     ``k`` for every convolution or a list with one per convolution. The last feature map
     is flattened (keeping where along the signal a pattern was) into a linear layer to
     ``out_features``.
@@ -70,24 +97,33 @@ class CNN1D(Head):
     MNIST-1D's reference (``conf/reference/model/mnist1d_cnn1d.yaml``) is the paper's
     ``ConvBase`` (Greydanus 2020, github.com/greydanus/mnist1d ``notebooks/models.py``):
     ``channels=[25, 25, 25]``, ``kernel_size=[5, 3, 3]``, 125 features into the head,
-    5,210 parameters as there. ``ConvBase`` pads its first convolution by 1, not 2
-    (40 -> 19 positions, where this gives 20); the later maps (10, 5) and every weight
-    shape are the same.
+    5,210 parameters as there, and ``padding=1`` as there (40 -> 19 -> 10 -> 5 positions).
+    Raises :class:`HarnessError` when ``kernel_size`` or ``padding`` has not one entry
+    per convolution, or a padding leaves no position.
     """
 
     def __init__(self, in_features: int, out_features: int,
                  channels: Sequence[int] = (32, 32, 32),
-                 kernel_size: int | Sequence[int] = 5, activation: str = "relu"):
-        kernels = ([int(kernel_size)] * len(channels) if isinstance(kernel_size, int)
-                   else [int(k) for k in kernel_size])
-        if len(kernels) != len(channels):
-            raise HarnessError(f"model.kernel_size has {len(kernels)} entries for "
-                               f"{len(channels)} convolutions (model.channels); give one "
-                               "per convolution, or one int for all.")
+                 kernel_size: int | Sequence[int] = 5, activation: str = "relu",
+                 padding: int | Sequence[int] | None = None):
+        def each(value: Any, key: str) -> list[int]:
+            out = [int(value)] * len(channels) if isinstance(value, int) else \
+                [int(v) for v in value]
+            if len(out) != len(channels):
+                raise HarnessError(f"model.{key} has {len(out)} entries for {len(channels)} "
+                                   "convolutions (model.channels); give one per "
+                                   "convolution, or one int for all.")
+            return out
+
+        kernels = each(kernel_size, "kernel_size")
+        pads = [k // 2 for k in kernels] if padding is None else each(padding, "padding")
         layers: list[nn.Module] = [nn.Unflatten(1, (1, in_features))]
         width, length = 1, in_features
-        for c, k in zip(channels, kernels, strict=True):
-            pad = k // 2
+        for c, k, pad in zip(channels, kernels, pads, strict=True):
+            if length + 2 * pad < k:
+                raise HarnessError(f"model.padding {pad} leaves no position for a kernel of "
+                                   f"{k} over {length} inputs; use a larger padding or "
+                                   "fewer convolutions.")
             layers += [nn.Conv1d(width, int(c), k, stride=2, padding=pad),
                        ACTIVATIONS[activation]()]
             width, length = int(c), (length + 2 * pad - k) // 2 + 1

@@ -109,21 +109,62 @@ def test_mnist1d_models_have_the_papers_sizes(name):
 
 
 def test_the_papers_mlp_and_cnn_layer_by_layer():
+    """Against the paper's forward passes (MLPBase, ConvBase of github.com/greydanus/mnist1d
+    notebooks/models.py) written out with torch.nn.functional on the module's weights."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    x = torch.randn(7, 40)
     mlp = call(make_cfg("data=mnist1d", "model=mlp").model, in_features=40, out_features=10)
-    linears = [m for m in mlp.body if isinstance(m, torch.nn.Linear)]
-    assert [(m.in_features, m.out_features) for m in linears] == [(40, 100), (100, 100),
-                                                                  (100, 10)]
+    w = [m for m in mlp.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in w] == [(40, 100), (100, 100), (100, 10)]
+    h = F.linear(x, w[0].weight, w[0].bias).relu()
+    h = h + F.linear(h, w[1].weight, w[1].bias).relu()  # MLPBase's skip connection
+    torch.testing.assert_close(mlp(x), F.linear(h, w[2].weight, w[2].bias))
+
     cnn = call(make_cfg("data=mnist1d", "model=cnn1d").model, in_features=40, out_features=10)
     convs = [m for m in cnn.body if isinstance(m, torch.nn.Conv1d)]
-    # ConvBase: Conv1d(1, 25, 5, stride 2), Conv1d(25, 25, 3, stride 2) twice, Linear(125, 10)
-    assert [(c.in_channels, c.out_channels, c.kernel_size[0], c.stride[0]) for c in convs] \
-        == [(1, 25, 5, 2), (25, 25, 3, 2), (25, 25, 3, 2)]
-    assert (cnn.body[-1].in_features, cnn.body[-1].out_features) == (125, 10)
-    shapes, x = [], torch.randn(2, 1, 40)
+    # ConvBase: Conv1d(1, 25, 5, stride 2, padding 1), Conv1d(25, 25, 3, stride 2,
+    # padding 1) twice, Linear(125, 10)
+    assert [(c.in_channels, c.out_channels, c.kernel_size[0], c.stride[0], c.padding[0])
+            for c in convs] == [(1, 25, 5, 2, 1), (25, 25, 3, 2, 1), (25, 25, 3, 2, 1)]
+    h, lengths = x.view(-1, 1, 40), []
     for conv in convs:
-        x = torch.relu(conv(x))
-        shapes.append(x.shape[-1])
-    assert shapes == [20, 10, 5]  # ConvBase: 19, 10, 5 (its first padding is 1, not 2)
+        h = F.conv1d(h, conv.weight, conv.bias, stride=2, padding=1).relu()
+        lengths.append(h.shape[-1])
+    assert lengths == [19, 10, 5]
+    head = cnn.body[-1]
+    torch.testing.assert_close(cnn(x), F.linear(h.reshape(7, -1), head.weight, head.bias))
+
+
+def test_residual_and_padding_change_no_other_run():
+    """Off (the default), the keys leave every earlier config's run id as it was."""
+    from harness.jobs.job import identity, run_id
+
+    for model in ("mlp", "cnn1d"):
+        flat, rid = identity(make_cfg(f"model={model}"), {"model": model})
+        key = "model.residual" if model == "mlp" else "model.padding"
+        assert key in flat and rid == run_id({k: v for k, v in flat.items() if k != key})
+    on, _ = identity(make_cfg("model=mlp", "model.residual=true"), {"model": "mlp"})
+    assert run_id(on) != identity(make_cfg("model=mlp"), {"model": "mlp"})[1]
+    plain = models.MLP(5, 1, hidden=(4, 4))
+    assert [n for n, _ in plain.named_parameters()] == [
+        "body.0.weight", "body.0.bias", "body.2.weight", "body.2.bias", "body.4.weight",
+        "body.4.bias"]  # names as before residual existed (saved weights still load)
+
+
+def test_cnn1d_padding_is_one_int_or_one_per_convolution():
+    same = models.CNN1D(40, 3, channels=(4, 4), kernel_size=5)
+    assert [c.padding[0] for c in same.body if isinstance(c, torch.nn.Conv1d)] == [2, 2]
+    given = models.CNN1D(40, 3, channels=(4, 4), kernel_size=5, padding=[0, 1])
+    assert [c.padding[0] for c in given.body if isinstance(c, torch.nn.Conv1d)] == [0, 1]
+    assert given(torch.randn(2, 40)).shape == (2, 3)
+    with pytest.raises(HarnessError, match="padding has 3 entries for 2 convolutions"):
+        models.CNN1D(40, 3, channels=(4, 4), padding=[1, 1, 1])
+    with pytest.raises(HarnessError, match="leaves no position"):
+        models.CNN1D(4, 3, channels=(4, 4, 4), kernel_size=5, padding=0)
+    with pytest.raises(InvalidParameterError, match="'model.padding' parameter must be"):
+        validate(make_cfg("model=cnn1d", "model.padding=-1"))
 
 
 def test_cnn1d_takes_one_kernel_size_or_one_per_convolution():
@@ -178,7 +219,9 @@ def test_gru_reads_the_signal_in_order():
     torch.testing.assert_close(first, again)
 
 
-@pytest.mark.parametrize("model, extra", [("gru", []), ("cnn1d", ["model.kernel_size=[5,3,3]"])])
+@pytest.mark.parametrize("model, extra", [
+    ("gru", []), ("cnn1d", ["model.kernel_size=[5,3,3]", "model.padding=1"]),
+    ("mlp", ["model.residual=true", "model.hidden=[16,16,16]"])])
 def test_new_model_forms_stack_as_they_run_alone(model, extra):
     from tests.test_vectorized import DOUBLE_RTOL, check_group
 

@@ -43,6 +43,8 @@ COSMETIC_KEYS = ("trainer.progress", "trainer.threads", "trainer.save_weights",
 # early stopping is off, so earlier runs keep their ids
 EARLY_STOPPING = ("trainer.early_stopping.patience", "trainer.early_stopping.min_delta",
                   "trainer.early_stopping.monitor", "trainer.early_stopping.restore_best")
+# model keys added after 0.2.0, left out of the run id at the value that changes nothing
+NEUTRAL = {"model.residual": False, "model.padding": None}
 SPLIT_ORDER = ("train", "train_clean", "val", "val_corrupted", "test")
 
 
@@ -249,6 +251,8 @@ def run_id(flat: dict[str, Any]) -> str:
     keep = {k: v for k, v in flat.items() if k not in COSMETIC_KEYS}
     if keep.get("trainer.early_stopping.patience") is None:
         keep = {k: v for k, v in keep.items() if k not in EARLY_STOPPING}
+    keep = {k: v for k, v in keep.items() if k not in NEUTRAL or v != NEUTRAL[k]
+            or type(v) is not type(NEUTRAL[k])}
     blob = json.dumps({"config": keep, "version": harness.__version__}, sort_keys=True,
                       default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
