@@ -320,6 +320,9 @@ def error_line(err: BaseException) -> str | None:
                 " (an override is group=option, group.key=value or +group.key=value).")
     if isinstance(err, (HydraException, OmegaConfBaseException)):
         first, *rest = _lines(str(err)) or [type(err).__name__]
+        # Hydra's "To append to your config use +key=value": a key no schema has is
+        # refused with + too, so the advice that works is the list of keys (below)
+        rest = [r for r in rest if not r.startswith("To append to your config")]
         cause = err.__cause__
         if isinstance(cause, OmegaConfBaseException):  # what exactly was wrong
             first += ": " + "; ".join(_lines(str(cause))) + _allowed_keys(cause)
@@ -391,6 +394,11 @@ def _allowed_keys(cause: Any) -> str:
     if not isinstance(cause, (ConfigAttributeError, ConfigKeyError)) or \
             not isinstance(node, DictConfig):
         return ""
-    keys = [str(k) for k in node.keys() if k not in ("_target_", "hydra")]
     where = node._get_full_key(None) or "the config"
-    return f"; keys of {where}: {', '.join(keys)}" if keys else f"; {where} has no keys to set"
+    keys = [str(k) for k in node.keys() if k not in ("_target_", "hydra")
+            and not (where == "loss" and k == "name")]
+    if not keys:
+        return f"; {where} has no keys to set"
+    close = difflib.get_close_matches(str(getattr(cause, "key", "") or ""), keys, 1)
+    return f"; keys of {where}: {', '.join(keys)}" + (f"; did you mean '{close[0]}'?"
+                                                       if close else "")

@@ -54,7 +54,10 @@ CLI = [
     Case("unknown optimiser", ["optim=adamm"],
          ["Could not find 'optim/adamm'", "adam, adamw, sgd"]),
     Case("misspelt loss key", ["loss=huber", "loss.detla=2"],
-         ["Could not override 'loss.detla'", "Key 'detla' not in", "keys of loss: name, delta"]),
+         ["Could not override 'loss.detla'", "Key 'detla' not in", "keys of loss: delta;",
+          "did you mean 'delta'?"]),
+    Case("key of another optimiser", ["optim=adamw", "optim.momentum=0.9"],
+         ["Key 'momentum' not in", "keys of optim: lr, weight_decay, fused"]),
     Case("unknown top-level key", ["sed=1"],
          ["Could not override 'sed'", "keys of the config: data, model, loss, optim, "
           "trainer, seed"]),
@@ -326,6 +329,7 @@ def check(case: Case, code: int, err: str, expect: list[str], tmp: Path) -> None
     assert "Traceback" not in err, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "To append to your config" not in err  # Hydra's advice: refused too (schemas)
     for fragment in expect:
         assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
     assert not (tmp / "run" / "summary.json").exists()  # stopped before training

@@ -1,1 +1,0 @@
-"""A demo plugin for the loss harness: ``fair`` (loss), ``sine`` (data), ``tiny`` (model)."""
