@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass, make_dataclass
 from pathlib import Path
 from typing import Any
@@ -492,8 +493,18 @@ def _check_node(prefix: str, node: DictConfig, owner: str = "",
         value = node[f.name]
         if value is None and f.metadata.get("optional"):
             continue
-        for item in (value if f.metadata.get("each") else [value]):
-            check.check(prefix + f.name, item, owner)
+        if not f.metadata.get("each"):
+            check.check(prefix + f.name, value, owner)
+            continue
+        for i, item in enumerate(value):
+            try:
+                check.check(prefix + f.name, item, owner)
+            except InvalidParameterError as err:  # say it is a list, and which entry
+                raise InvalidParameterError(
+                    prefix + f.name, owner,
+                    "a list of " + re.sub(r"^an? (\w+)", r"\1s", err.allowed),
+                    OmegaConf.to_container(value) if isinstance(value, ListConfig) else value
+                ) from None
 
 
 SIGNIFICANT = 12  # digits a float config value keeps: float noise beyond is one value

@@ -189,6 +189,9 @@ def run_dirs(path: str | Path) -> list[Path]:
     if not path.exists():
         raise HarnessError(f"{path} does not exist; give a run folder or a folder of runs "
                            "(e.g. outputs/runs/<time> or outputs/sweeps/<time>).")
+    if not path.is_dir():
+        raise HarnessError(f"{path} is a file, not a folder; give a run folder or a folder "
+                           "of runs (e.g. outputs/runs/<time> or outputs/sweeps/<time>).")
     if (path / SUMMARY_FILE).is_file():
         return [path]
     found = sorted(p.parent for p in path.rglob(SUMMARY_FILE))

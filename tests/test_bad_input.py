@@ -217,6 +217,8 @@ REPORT = [
          command="harness.report", real="slow"),
     Case("report: empty folder", ["{tmp}"],
          ["no runs under {tmp}", "no summary.json was found"], command="harness.report"),
+    Case("report: a file, not a folder", ["{tmp}/conf/data/no_schema.yaml"],
+         ["{tmp}/conf/data/no_schema.yaml is a file, not a folder"], command="harness.report"),
     Case("report: failed runs only", ["{runs}/failed_only"],
          ["no completed runs under", "(2 failed)", "needs at least one finished run"],
          command="harness.report",

@@ -71,8 +71,15 @@ def _target(df, target: str | None):
         raise HarnessError(f"data=table needs data.target=<column>; the columns of the table: "
                            f"{', '.join(map(str, df.columns))}.")
     if target not in df.columns:
+        columns = [str(c) for c in df.columns]
+        sep = next((c for c in (";", "\t", "|") if len(columns) == 1 and c in columns[0]),
+                   None)
+        hint = (f" (one column whose name holds {sep!r}: a CSV file must separate its "
+                "columns with commas)" if sep else "")
+        listed = ", ".join(columns[:30]) + (f", ... ({len(columns)} columns)"
+                                            if len(columns) > 30 else "")
         raise HarnessError(f"data.target={target} is not a column of the table; its "
-                           f"columns: {', '.join(map(str, df.columns))}.")
+                           f"columns: {listed}{hint}.")
     return df[target]
 
 
@@ -175,10 +182,14 @@ def table(rng, *, path: str | None = None, target: str | None = None, task: str 
     counts = np.bincount(codes)
     small = [(c, int(k)) for c, k in zip(classes, counts, strict=True) if k < MIN_CLASS_ROWS]
     if small:
-        listed = ", ".join(f"{c!r} ({k} rows)" for c, k in small)
-        raise HarnessError(f"data.target={target}: class {listed} has fewer than "
-                           f"{MIN_CLASS_ROWS} rows, too few for the train/val/test split; "
-                           "drop or merge it.")
+        listed = ", ".join(f"{c!r} ({k} rows)" for c, k in small[:5])
+        more = f" and {len(small) - 5} more" if len(small) > 5 else ""
+        numeric = pd.to_numeric(y, errors="coerce").notna().all()
+        hint = (f"; a numeric target with {len(classes)} distinct values looks like "
+                "regression (data.task=regression)" if numeric and len(classes) > 20 else "")
+        raise HarnessError(f"data.target={target}: {len(small)} of {len(classes)} classes "
+                           f"have fewer than {MIN_CLASS_ROWS} rows ({listed}{more}), too few "
+                           f"for the train/val/test split; drop or merge them{hint}.")
     info["classes"] = [str(c) for c in classes]
     X, yv = subsample("table", X, codes.astype(np.int64), n_samples, rng)
     return Pool(X, yv, n_classes=len(classes), task=task, info=info)

@@ -297,8 +297,12 @@ def prepare(cfg: DictConfig, choices: dict[str, str] | None = None,
         try:
             loss.check_target(data.split(split)[1], data.n_classes)
         except losses.LossError as err:
+            hint = ""
+            if cfg.data.get("targets") == "standardised":  # the source's units may fit
+                hint = (" Regression targets are standardised (mean 0, some negative); "
+                        "data.targets=raw keeps the source's own units.")
             raise HarnessError(f"data '{data_name}' ({split} split) does not fit loss "
-                               f"'{loss.name}': {err}") from None
+                               f"'{loss.name}': {err}{hint}") from None
     # model initialisation draws from the global CPU generator (models are built on the
     # CPU, then moved); seeding it alone costs a tenth of torch.manual_seed's bookkeeping
     torch.default_generator.manual_seed(seeds["init"])
