@@ -496,7 +496,7 @@ def _check_node(prefix: str, node: DictConfig, owner: str = "",
         if not f.metadata.get("each"):
             check.check(prefix + f.name, value, owner)
             continue
-        for i, item in enumerate(value):
+        for item in value:
             try:
                 check.check(prefix + f.name, item, owner)
             except InvalidParameterError as err:  # say it is a list, and which entry

@@ -123,7 +123,8 @@ def test_typed_schema_rejects_wrong_type():
     ("trainer.batch_size=0",
      "The 'trainer.batch_size' parameter must be an int in the range [1, inf). Got 0 instead."),
     ("model.hidden=[32,0]",
-     "The 'model.hidden' parameter must be a list of ints in the range [1, inf). Got [32, 0] instead."),
+     "The 'model.hidden' parameter must be a list of ints in the range [1, inf). "
+     "Got [32, 0] instead."),
     ("seed=-1", "The 'seed' parameter must be an int in the range [0, inf). Got -1 instead."),
     ("data.corruption=pair",
      "The 'data.corruption' parameter must be one of 'outliers', 'heavy_tail', 'leverage'. "
