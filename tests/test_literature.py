@@ -22,7 +22,8 @@ from harness.config import REFERENCE_KEY, from_reference, group_options
 from harness.jobs.job import identity
 from tests.helpers import CONF, ROOT, choices, make_cfg, run_main
 
-PAPER = {"trainer.epochs": 150, "trainer.batch_size": 100, "optim.lr": 0.01}
+PAPER = {"trainer.epochs": 150, "trainer.batch_size": 100, "optim.lr": 0.01,
+         "data.val_frac": 0.1}
 PAPER_MODELS = {"mlp": {"model.hidden": [100, 100], "model.residual": True},
                 "cnn1d": {"model.channels": [25, 25, 25], "model.kernel_size": [5, 3, 3],
                           "model.padding": 1},
@@ -112,7 +113,8 @@ def test_every_other_data_set_composes_as_before_with_the_same_run_id(tmp_path):
 def test_the_run_id_hashes_the_values_not_where_they_came_from():
     by_reference = make_cfg("data=mnist1d")
     typed = make_cfg("data=mnist1d", "trainer.epochs=150", "trainer.batch_size=100",
-                     "optim.lr=0.01", "model.hidden=[100,100]", "model.residual=true")
+                     "optim.lr=0.01", "model.hidden=[100,100]", "model.residual=true",
+                     "data.val_frac=0.1")
     assert from_reference(typed) == {}
     pick = choices("data=mnist1d")
     assert identity(by_reference, pick) == identity(typed, pick)
