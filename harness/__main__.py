@@ -6,4 +6,6 @@ See :mod:`harness.cli` for what happens; this file only starts it.
 from harness.cli import main
 
 if __name__ == "__main__":
-    main()
+    from harness.errors import run_command
+
+    run_command(main)

@@ -20,3 +20,19 @@ def user_errors() -> tuple[type[Exception], ...]:
 
     return (HarnessError, LossError, InvalidParameterError)
 
+
+
+def run_command(main) -> None:  # main: () -> int | None
+    """Run a command's ``main`` and exit with its code. Output read by a consumer that
+    stops early (``python -m harness ... | head``) ends the command quietly with 141, as
+    a shell reports a pipe's writer (128 + SIGPIPE); every file was written before."""
+    import os
+    import sys
+
+    try:
+        code = main()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)  # Python's own flush at exit would
+        os.dup2(devnull, sys.stdout.fileno())       # raise again into a closed pipe
+        code = 141
+    sys.exit(code)

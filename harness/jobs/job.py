@@ -15,6 +15,7 @@ import inspect
 import json
 import os
 import platform
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -474,6 +475,16 @@ def summary_table(rows: list[tuple[int, str, str, float]], epoch: int) -> pd.Dat
 
 
 def print_summary(summary: dict[str, Any], result: FitResult, out_dir: str | Path) -> None:
+    """Print a finished run's summary table to stdout. A reader that stopped early
+    (``| head``) does not fail the run: its files are written; stdout goes to devnull."""
+    try:
+        _print_summary(summary, result, out_dir)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _print_summary(summary: dict[str, Any], result: FitResult, out_dir: str | Path) -> None:
     c = summary["config"]
     status = summary["status"]
     if result.diverged_epoch:

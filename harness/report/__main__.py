@@ -98,4 +98,6 @@ def _say(caught: list[warnings.WarningMessage]) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from harness.errors import run_command
+
+    run_command(main)

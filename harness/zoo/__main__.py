@@ -84,4 +84,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[str]]:
 
 
 if __name__ == "__main__":
-    main()
+    from harness.errors import run_command
+
+    run_command(main)

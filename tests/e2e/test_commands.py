@@ -20,6 +20,25 @@ def test_a_run_exits_0_and_writes_its_folder(tmp_path):
     assert json.loads((out / "summary.json").read_text())["status"] == "completed"
 
 
+def test_output_read_by_head_ends_quietly_and_keeps_the_run(tmp_path):
+    """``python -m harness ... | head -1``: the reader stops early; the run is written and
+    the command says nothing on stderr (no BrokenPipeError traceback, no Hydra line)."""
+    import shlex
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    out = tmp_path / "run"
+    command = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "harness", *TINY,
+                                               f"hydra.run.dir={out}"])
+    proc = subprocess.run(["bash", "-c", f"{command} | head -c 1; exit ${{PIPESTATUS[0]}}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode in (0, 141), proc.stderr  # 141: the pipe closed mid-print
+    assert proc.stderr == "", proc.stderr
+    assert json.loads((out / "summary.json").read_text())["status"] == "completed"
+
+
 def test_a_sweep_with_a_failed_job_exits_1_after_every_job_and_reports(tmp_path):
     proc = run_cli("-m", "loss=mse,hinge", *TINY, f"hydra.sweep.dir={tmp_path}")
     assert proc.returncode == 1
