@@ -75,9 +75,13 @@ def plan(jobs: Sequence[Sequence[str]], compose: Callable[[list[str]], DictConfi
     make them) or any function from overrides to a composed config.
 
     Raises :class:`HarnessError` when ``sweep_dir`` holds runs of another harness
-    version and ``rerun`` is false, and lets a job's composition error through (Hydra's
-    one-line error: a value of the wrong type). A job whose run id cannot be computed
-    (a config of the wrong shape) is to run: it fails and says why in its summary."""
+    version and ``rerun`` is false, or when a job's config is refused by
+    :func:`harness.config.validate` (a value out of range, a key no schema has): ranges
+    are checked before anything runs, in a sweep as in one run, and the line names the
+    job. A job's composition error goes through (Hydra's one-line error). What only the
+    data can tell (a loss that does not fit the targets) fails that job when it runs."""
+    from harness.config import validate
+    from harness.errors import user_errors
     from harness.jobs.job import identity  # torch-heavy; only when a sweep starts
 
     found = scan(sweep_dir)
@@ -86,6 +90,7 @@ def plan(jobs: Sequence[Sequence[str]], compose: Callable[[list[str]], DictConfi
     finished = {} if rerun else found.finished
     light = getattr(compose, "light", None)
     out, seen = Plan(), {}
+    refused: list[tuple[list[str], str]] = []
     for job in jobs:
         made = light(list(job)) if light is not None else None
         if made is not None:
@@ -93,6 +98,11 @@ def plan(jobs: Sequence[Sequence[str]], compose: Callable[[list[str]], DictConfi
         else:
             cfg = compose(list(job))
             choices = dict(cfg.hydra.runtime.choices)
+        try:
+            validate(cfg)
+        except user_errors() as err:
+            refused.append((list(job), str(err).splitlines()[0]))
+            continue
         try:
             _, rid = identity(cfg, choices)
         except Exception:  # refused when it runs, with the reason in its summary
@@ -103,6 +113,11 @@ def plan(jobs: Sequence[Sequence[str]], compose: Callable[[list[str]], DictConfi
             continue
         seen[rid] = list(job)
         (out.done if rid in finished else out.todo).append(list(job))
+    if refused:
+        job, why = refused[0]
+        more = f" ({len(refused) - 1} more job(s) refused too)" if len(refused) > 1 else ""
+        raise HarnessError(f"nothing ran: {len(refused)} of {len(jobs)} jobs cannot run; "
+                           f"the job {' '.join(job)}: {why}{more}")
     return out
 
 

@@ -249,12 +249,21 @@ def test_unstackable_jobs_and_failures_stay_local(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert "4 jobs: 0 stacked groups (0), 4 run one by one" in r.stdout
     assert len(results.summaries(tmp_path)) == 4
-    r = run_main("-m", "loss=huber", "loss.delta=1,-1,2", "data.n_samples=200",
+    # msle on standardised targets (some negative): what only the data tell fails alone
+    r = run_main("-m", "loss=mse,msle,huber", "data.n_samples=200",
                 "trainer.epochs=2", "hydra/launcher=vectorized", f"hydra.sweep.dir={tmp_path}/f")
     assert r.returncode == 1
-    s = results.summaries(tmp_path / "f").set_index("loss.delta")
-    assert s.loc[-1.0, "status"] == "failed"
-    assert s.loc[1.0, "status"] == s.loc[2.0, "status"] == "completed"
+    s = results.summaries(tmp_path / "f").set_index("loss")
+    assert s.loc["msle", "status"] == "failed"
+    assert s.loc["mse", "status"] == s.loc["huber", "status"] == "completed"
+    # a value out of range is refused before anything runs, naming the job
+    r = run_main("-m", "loss=huber", "loss.delta=1,-1,2", "data.n_samples=200",
+                "trainer.epochs=2", "hydra/launcher=vectorized", f"hydra.sweep.dir={tmp_path}/g")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith("error: nothing ran: 1 of 3 jobs cannot run; the job "
+                               "loss=huber loss.delta=-1")
+    assert "must be a float in the range (0, inf)" in r.stderr
+    assert not list((tmp_path / "g").rglob("summary.json"))
     assert isinstance(results.load(tmp_path / "f"), pd.DataFrame)
 
 
