@@ -31,6 +31,8 @@ def run_command(main) -> None:  # main: () -> int | None
 
     try:
         code = main()
+        if not isinstance(code, int):  # a main that returns what it made (the zoo's figures)
+            code = 0
     except BrokenPipeError:
         devnull = os.open(os.devnull, os.O_WRONLY)  # Python's own flush at exit would
         os.dup2(devnull, sys.stdout.fileno())       # raise again into a closed pipe

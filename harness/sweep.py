@@ -167,7 +167,35 @@ def record_progress(sweep_dir: str | Path, name: str, summary: dict[str, Any]) -
 
 
 class SweepCallback(Callback):
-    """At the end of a multirun: merge the sweep folder, count, and set the exit code."""
+    """At the end of a multirun: merge the sweep folder, count, and set the exit code.
+    Before a single run: refuse a run folder that holds another config's run."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """A single run into a folder that already holds a run of *another* config
+        (``hydra.run.dir=X`` given twice with different overrides) would write over it:
+        refused with one line, exit 2, before Hydra writes anything there. The same
+        config again replaces its own run; default folders never collide
+        (``harness_fresh``), so only a folder the user named is checked."""
+        node = config.hydra.run._get_node("dir")
+        raw = str(node._value()) if node is not None else ""
+        if "harness_fresh" in raw:
+            return
+        folder = Path(str(config.hydra.run.dir))
+        try:
+            theirs = json.loads((folder / results.SUMMARY_FILE).read_text())["run_id"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return  # no finished run there (or none readable): nothing to lose
+        from harness.jobs.job import identity
+
+        try:
+            _, mine = identity(config, dict(config.hydra.runtime.choices))
+        except Exception:  # refused by validation when the run starts
+            return
+        if mine != theirs:
+            print(f"error: {folder} holds run {theirs} of another config; nothing was "
+                  "written: choose another hydra.run.dir, or remove that folder to replace "
+                  "it.", file=sys.stderr)
+            raise SystemExit(2)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """Merge and print the closing line; exit 1 when a run failed or was interrupted,

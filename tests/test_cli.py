@@ -92,3 +92,21 @@ def test_an_option_a_pip_extra_provides_says_how_to_install_it(tmp_path):
     assert line.endswith("hydra/launcher=ray needs the Ray launcher: pip install -e '.[ray]'")
     proc = run_main("loss=mine", *TINY, f"hydra.run.dir={tmp_path}")
     assert "load its module with plugins=[./my_module.py]" in proc.stderr
+
+
+def test_a_named_run_folder_of_another_config_is_not_written_over(tmp_path):
+    """Issue 16 case 4's kind, for a folder the user names: the same config replaces its
+    own run; another config is refused before anything is written."""
+    out = tmp_path / "X"
+    first = run_main("loss=mse", *TINY, f"hydra.run.dir={out}")
+    assert first.returncode == 0, first.stderr
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    other = run_main("loss=huber", *TINY, f"hydra.run.dir={out}")
+    assert other.returncode == 2
+    theirs = json.loads((out / "summary.json").read_text())["run_id"]
+    assert other.stderr.strip() == (f"error: {out} holds run {theirs} of another config; "
+                                    "nothing was written: choose another hydra.run.dir, or "
+                                    "remove that folder to replace it.")
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    again = run_main("loss=mse", *TINY, f"hydra.run.dir={out}")
+    assert again.returncode == 0, again.stderr

@@ -199,6 +199,11 @@ def bad_tables(tmp_path):
     df.assign(grade=df.index % 4 + 1).to_csv(tmp_path / "grades.csv", index=False)
     df.assign(rare=["rare"] * 3 + ["common"] * (len(df) - 3)).to_csv(tmp_path / "rare.csv",
                                                                       index=False)
+    # multiclass: three classes of plenty and one of 2 rows
+    df.assign(kind=["tiny"] * 2 + [f"k{i % 3}" for i in range(len(df) - 2)]).to_csv(
+        tmp_path / "kinds.csv", index=False)
+    # separated by semicolons: read as one column
+    df.head(20).to_csv(tmp_path / "semi.csv", index=False, sep=";")
     (tmp_path / "table.txt").write_text("a,b\n1,2\n")
     (tmp_path / "broken.parquet").write_bytes(b"not parquet at all")
     (tmp_path / "broken_plugin.py").write_text("import nope_not_installed\n")
@@ -222,7 +227,16 @@ BAD = [
     (["data=table", f"data.path={TABLE}", "data.target=sex", "data.task=regression"],
      "data.target=sex is not numeric"),
     (["data=table", "data.path={tmp}/rare.csv", "data.target=rare", "loss=bce"],
-     "class 'rare' (3 rows) has fewer than 5 rows"),
+     "data.target=rare: 1 of 2 classes have fewer than 5 rows ('rare' (3 rows))"),
+    (["data=table", "data.path={tmp}/kinds.csv", "data.target=kind", "loss=ce"],
+     "data.target=kind: 1 of 4 classes have fewer than 5 rows ('tiny' (2 rows)), too few"),
+    # a continuous target asked to be classes: 214 distinct values, most of them rare
+    (["data=table", f"data.path={TABLE}", "data.target=progression", "loss=ce",
+      "data.task=multiclass"],
+     "and 204 more), too few for the train/val/test split; drop or merge them; a numeric "
+     "target with 214 distinct values looks like regression (data.task=regression)"),
+    (["data=table", "data.path={tmp}/semi.csv", "data.target=sex"],
+     "one column whose name holds ';': a CSV file must separate its columns with commas"),
     (["data=table", "data.path={tmp}/table.txt", "data.target=a"],
      "is not a CSV or Parquet file (it ends in .txt)"),
     (["data=table", "data.path={tmp}/broken.parquet", "data.target=a"],

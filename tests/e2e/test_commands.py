@@ -128,3 +128,10 @@ def test_a_run_imports_no_torch_dynamo():
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert proc.stdout.strip().splitlines()[-1] == "no dynamo", proc.stderr[-2000:]
+
+
+def test_the_zoo_command_exits_0(tmp_path):
+    """``python -m harness.zoo`` returns its figures to Python callers; as a command it
+    exits 0 with nothing on stderr."""
+    proc = run_cli("--no-plots", "--out", str(tmp_path), module="harness.zoo")
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
