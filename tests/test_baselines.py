@@ -6,8 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.linear_model import HuberRegressor, LogisticRegression, SGDClassifier
+from sklearn.linear_model import (
+    HuberRegressor,
+    LogisticRegression,
+    QuantileRegressor,
+    SGDClassifier,
+    SGDRegressor,
+)
 from sklearn.metrics import accuracy_score, mean_squared_error
+from sklearn.svm import LinearSVC
 
 from harness import results
 from harness.jobs.job import call
@@ -29,6 +36,12 @@ def by_hand(cfg):
      LogisticRegression(C=1.0, max_iter=1000), "accuracy"),
     ("sklearn_sgd_classifier", ["data=multiclass", "data.label_noise=0.2"],
      SGDClassifier(loss="hinge", alpha=0.0001, max_iter=1000), "accuracy"),
+    ("sklearn_quantile", ["data=outliers"],
+     QuantileRegressor(quantile=0.5, alpha=0.0, solver="highs"), "rmse"),
+    ("sklearn_sgd_regressor", ["data=outliers"],
+     SGDRegressor(loss="squared_error", alpha=0.0001, epsilon=0.1, max_iter=1000), "rmse"),
+    ("sklearn_linear_svc", ["data=binary", "data.label_noise=0.2"],
+     LinearSVC(C=1.0, max_iter=1000), "accuracy"),
 ])
 def test_a_baseline_is_the_estimator_fitted_by_hand_on_the_same_split(tmp_path, model, data,
                                                                        estimator, metric):
