@@ -191,3 +191,23 @@ def test_mnist1d_reaches_the_issue_targets_as_typed(tmp_path, model, target):
         assert summary["config"]["trainer.epochs"] == 150
         accuracy.append(summary["final"]["test.accuracy"])
     assert sum(accuracy) / 3 >= target, accuracy
+
+
+# ---------------------------------------------------------------- presets with the power to test
+CLAIMS = ["gross_outliers", "leverage_points", "noisy_labels_digits", "noisy_labels_mnist1d"]
+
+
+@pytest.mark.parametrize("preset", CLAIMS)
+def test_each_claim_preset_has_the_seeds_its_test_needs(preset):
+    """Each loss is tested against the claim's baseline by a two-sided exact Wilcoxon test
+    over n seeds (smallest p: 2 / 2^n, ``harness.report.stats.min_wilcoxon_p``), Holm-
+    adjusted over the m other losses: the smallest adjusted p, m * 2 / 2^n, must be able
+    to fall below 0.05, or the table could never say 'better'."""
+    from harness.report.stats import min_wilcoxon_p
+
+    params = yaml.safe_load((CONF / "experiment" / f"{preset}.yaml").read_text())
+    sweep = params["hydra"]["sweeper"]["params"]
+    n_seeds = len(str(sweep["seed"]).split(","))
+    others = len(str(sweep["loss"]).split(",")) - 1
+    assert n_seeds >= 5  # the issue's floor
+    assert others * min_wilcoxon_p(n_seeds) < 0.05, (preset, n_seeds, others)
