@@ -70,6 +70,7 @@ def test_a_baseline_that_does_not_fit_the_task_is_one_line(tmp_path):
     assert "model=sklearn_logistic is not a regressor" in line
 
 
+@pytest.mark.slow  # CI's second step; the default run stays under 6 min
 def test_the_report_puts_baselines_beside_the_network_losses(tmp_path):
     proc = run_main("-m", "model=mlp,sklearn_huber", "loss=huber", "seed=0,1", *QUICK,
                     "trainer.epochs=5", f"hydra.sweep.dir={tmp_path}")

@@ -6,7 +6,7 @@ import pytest
 from omegaconf import OmegaConf
 
 import losses
-from harness.config import SCHEMAS, data_schema, flatten, validate
+from harness.config import SCHEMAS, data_schema, flatten, from_reference, validate
 from harness.data import CORRUPTIONS, LEVEL_KEY, SOURCES, knobs
 from harness.errors import HarnessError
 from harness.jobs.job import build_loss, call, data_task
@@ -55,8 +55,10 @@ def test_data_config_files_are_the_schema_line_only(name):
     assert keys == ["defaults:"] and f"/schema/data/{name}@_here_" in text
     assert data_schema(name)._target_ == f"harness.data.{name}"
     cfg = make_cfg(f"data={name}")
+    from_ref = {k.removeprefix("data."): v for k, v in from_reference(cfg).items()
+                if k.startswith("data.")}  # a reference schedule's values (mnist1d)
     assert {k: v for k, v in cfg.data.items() if k != "_target_"} == \
-        {k.name: k.default for k in knobs(name)}
+        {k.name: from_ref.get(k.name, k.default) for k in knobs(name)}
 
 
 @pytest.mark.parametrize("name, task", [("diabetes", "regression"), ("moons", "binary"),

@@ -99,6 +99,7 @@ def test_preset_is_documented_overrides_only_and_launches_with_one_line(name):
     assert "_target_" not in text  # overrides only; the group files hold the rest
 
 
+@pytest.mark.slow  # CI's second step; the default run stays under 6 min
 @pytest.mark.parametrize("name", PRESETS)
 def test_preset_sweeps_only_registered_losses_that_fit_its_data(name):
     cfg = compose_preset(name)

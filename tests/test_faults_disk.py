@@ -118,15 +118,19 @@ def test_a_bug_in_the_merge_keeps_its_traceback_and_a_non_zero_exit(tmp_path, mo
         f"error: merging the runs of {tmp_path} into results.parquet failed (a bug")
 
 
-def test_a_seed_too_large_for_the_tables_fails_its_job_and_the_merge_holds(tmp_path):
+def test_a_seed_too_large_for_the_tables_is_refused_before_the_sweep_runs(tmp_path):
+    """Issue 15: ``seed=99999999999999999999999,1`` once failed the end-of-sweep merge.
+    Every job's ranges are checked before the first starts: one line, exit 2, nothing
+    run, so no table ever has to hold the seed."""
     proc = run_main("-m", "seed=99999999999999999999999,1", *TINY,
                     f"hydra.sweep.dir={tmp_path}")
-    assert proc.returncode == 1, proc.stderr
-    assert proc.stdout.strip().splitlines()[-1].startswith("2 runs: 1 completed, 1 failed")
-    failed = results.summaries(tmp_path).query("status == 'failed'").iloc[0]
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("error: nothing ran: 1 of 2 jobs cannot run; the job "
+                           "seed=99999999999999999999999")
     assert ("seed=99999999999999999999999 does not fit in 64 bits: a seed must lie in "
-            "[0, 9223372036854775807]") in failed["error"]
-    assert set(pd.read_parquet(tmp_path / results.MERGED_FILE).seed) == {1}
+            "[0, 9223372036854775807]") in line
+    assert not list(tmp_path.rglob(results.SUMMARY_FILE))
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o027])

@@ -85,6 +85,7 @@ def _without_reference(tmp_path: Path) -> Path:
     return conf
 
 
+@pytest.mark.slow  # CI's second step; the default run stays under 6 min
 def test_every_other_data_set_composes_as_before_with_the_same_run_id(tmp_path):
     from hydra import compose, initialize_config_dir
 

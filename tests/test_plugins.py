@@ -91,6 +91,7 @@ def test_a_local_file_loss_everywhere(registries, tmp_path):
 
 
 # ---------------------------------------------------------------- an installed package
+@pytest.mark.slow  # CI's second step; the default run stays under 6 min
 def test_an_installed_package_brings_a_loss_a_data_set_and_a_model(on_path, tmp_path):
     ok(run_main("data=sine", "model=tiny", "model.width=4", "loss=fair", *TINY,
                 f"hydra.run.dir={tmp_path}/run"))

@@ -149,6 +149,7 @@ def test_resume_skips_finished_runs(e2e, capsys):
         assert f"{stage}: 4 jobs: 4 done, 0 to run" in said
 
 
+@pytest.mark.slow  # CI's second step; the default run stays under 6 min
 def test_protocol_report(e2e, tmp_path):
     from harness.report.__main__ import main as report_main
 
@@ -206,6 +207,7 @@ def test_runs_of_an_earlier_spec_are_left_out(e2e, tmp_path):
     assert P.load(copy).query("stage == 'final'").run_id.nunique() == 4
 
 
+@pytest.mark.slow  # CI's second step; the default run stays under 6 min
 def test_a_changed_spec_keeps_the_earlier_runs_and_reports_only_its_own(tmp_path, capsys):
     out = tmp_path / "p"
     assert P.main(["regression_diabetes", *SMALL, f"out={out}"]) == 0

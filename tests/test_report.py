@@ -56,6 +56,7 @@ def assert_png(path):
     assert image[..., :3].std() > 0.01, f"{path} is blank"
 
 
+@pytest.mark.slow  # CI's second step; the default run stays under 6 min
 def test_report_holds_every_file_and_nonempty_figures(report):
     out, proc = report
     assert f"report: {out / 'index.html'} (5 figures; runs: 12 completed)" in proc.stdout

@@ -94,6 +94,7 @@ def plain(page: str) -> str:
 
 
 # ---------------------------------------------------------------- issue 19: statistics
+@pytest.mark.slow  # CI's second step; the default run stays under 6 min
 def test_identical_settings_are_one_and_two_blocks_cannot_be_tested(tmp_path):
     """The label-noise preset's shape: two noise kinds of one data set, rate 0 the very
     same runs under both. Rate 0 is counted once; 2 blocks cannot reject."""
@@ -126,6 +127,7 @@ def auc_by_hand(levels, values):
     return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2) / (x[-1] - x[0]))
 
 
+@pytest.mark.slow  # CI's second step; the default run stays under 6 min
 def test_levels_of_one_data_set_are_repeated_measures_tested_over_seeds(tmp_path):
     """The regression preset's shape: one data set at nested outlier fractions with
     the same seeds. Levels are never blocks; the test runs over seeds on each seed's
@@ -155,6 +157,7 @@ def test_levels_of_one_data_set_are_repeated_measures_tested_over_seeds(tmp_path
     assert "cannot be told apart" not in text
 
 
+@pytest.mark.slow  # CI's second step; the default run stays under 6 min
 def test_two_losses_get_wilcoxon_and_no_diagram(tmp_path):
     """Issue 19's case: with 2 losses the old page drew a CD diagram (CD 1.13 > 1) saying
     'cannot be told apart' while paired tests gave p < 1e-4."""
@@ -168,6 +171,7 @@ def test_two_losses_get_wilcoxon_and_no_diagram(tmp_path):
     assert "cannot be told apart" not in text and "Critical-difference" not in text
 
 
+@pytest.mark.slow  # CI's second step; the default run stays under 6 min
 def test_three_losses_over_two_seeds_draw_no_diagram_and_say_why(tmp_path):
     grid(tmp_path / "runs", {"a": 1.0, "b": 0.5, "c": 0.2}, (0.0, 0.3), range(2))
     page, out = report(tmp_path / "runs")
@@ -179,6 +183,7 @@ def test_three_losses_over_two_seeds_draw_no_diagram_and_say_why(tmp_path):
     assert "No per-setting paired comparisons shown: with at most 2 paired seed(s)" in text
 
 
+@pytest.mark.slow  # CI's second step; the default run stays under 6 min
 def test_one_seed_has_no_paired_table_but_says_why(tmp_path):
     grid(tmp_path / "runs", {"a": 1.0, "b": 0.5}, (0.0, 0.3), range(1))
     page, _ = report(tmp_path / "runs")
@@ -186,6 +191,7 @@ def test_one_seed_has_no_paired_table_but_says_why(tmp_path):
     assert "No paired comparisons: one seed per loss and setting" in plain(page)
 
 
+@pytest.mark.slow  # CI's second step; the default run stays under 6 min
 def test_several_data_sets_are_the_blocks_of_the_friedman_test(tmp_path):
     rng = np.random.default_rng(3)
     for d in ("d1", "d2", "d3", "d4"):
@@ -229,6 +235,7 @@ def test_mixed_stacked_and_alone_show_epochs_only(tmp_path):
 
 
 # ---------------------------------------------------------------- issue 19: figures
+@pytest.mark.slow  # CI's second step; the default run stays under 6 min
 def test_eight_losses_get_small_multiples_and_no_merged_bands(tmp_path):
     losses = {f"loss{i}": 0.2 + 0.01 * i for i in range(8)}
     grid(tmp_path / "runs", losses, (0.0, 0.2, 0.4), range(3),
@@ -289,6 +296,7 @@ def test_sensitivity_puts_validation_and_test_on_separate_axes():
 
 
 # ---------------------------------------------------------------- the page and its files
+@pytest.mark.slow  # CI's second step; the default run stays under 6 min
 def test_embed_inlines_every_figure_and_tables_scroll(tmp_path):
     grid(tmp_path / "runs", {"a": 0.3, "b": 0.5}, (0.0, 0.2), range(3))
     page, out = report(tmp_path / "runs", "--embed")
@@ -299,6 +307,7 @@ def test_embed_inlines_every_figure_and_tables_scroll(tmp_path):
     assert ".scroll { overflow-x: auto;" in page
 
 
+@pytest.mark.slow  # CI's second step; the default run stays under 6 min
 def test_summary_tex_is_booktabs_with_the_best_in_bold(tmp_path):
     grid(tmp_path / "runs", {"huber": 0.3, "mse": 0.5, "l_1": 0.4}, (0.0, 0.2), range(3))
     _, out = report(tmp_path / "runs")
@@ -319,6 +328,7 @@ def test_summary_tex_is_booktabs_with_the_best_in_bold(tmp_path):
 
 
 # ---------------------------------------------------------------- issue 16
+@pytest.mark.slow  # CI's second step; the default run stays under 6 min
 def test_a_level_that_prints_the_same_is_one_setting(tmp_path):
     """Case 3: a float sweep's 0.30000000000000004 and a typed 0.3 are one level."""
     grid(tmp_path / "runs", {"a": 0.3, "b": 0.5}, (0.0, 0.30000000000000004), range(2))
@@ -329,6 +339,7 @@ def test_a_level_that_prints_the_same_is_one_setting(tmp_path):
     assert set(csv[csv.level == 0.3].n) == {4}
 
 
+@pytest.mark.slow  # CI's second step; the default run stays under 6 min
 def test_a_config_key_some_runs_lack_is_a_dash_not_a_crash(tmp_path):
     """Case 6: one data set has a key the other lacks (NaN under pandas 3)."""
     for scale in (10.0, 5.0):

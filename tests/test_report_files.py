@@ -55,6 +55,7 @@ def test_report_code_uses_no_back_doors():
                     "ranking_table"}, used
 
 
+@pytest.mark.slow  # CI's second step; the default run stays under 6 min
 def test_figure_files_are_named_by_registered_kinds(small, tmp_path):
     assert main([str(small), "--out", str(tmp_path / "r")]) == 0
     pngs = [p.name for p in (tmp_path / "r").glob("*.png")]
@@ -85,6 +86,7 @@ def test_a_folder_with_foreign_files_is_not_replaced(small, tmp_path, capsys):
     assert snapshot(out) == {"notes.txt": b"keep me"}
 
 
+@pytest.mark.slow  # CI's second step; the default run stays under 6 min
 def test_a_report_is_replaced_whole_and_keeps_the_umask(small, tmp_path):
     out = tmp_path / "r"
     assert main([str(small), "--out", str(out), "--metric", "mae"]) == 0
@@ -104,6 +106,7 @@ def test_a_report_is_replaced_whole_and_keeps_the_umask(small, tmp_path):
 
 
 # ---------------------------------------------------------------- issue 15: the inputs
+@pytest.mark.slow  # CI's second step; the default run stays under 6 min
 def test_two_folders_with_the_same_runs_under_other_ids_are_counted_once(tmp_path, capsys):
     """``python -m harness.report A B``: the same settings and seeds, other run ids (e.g.
     trainer.device=auto vs cpu): one kept, the page says which and what differed."""
@@ -119,6 +122,7 @@ def test_two_folders_with_the_same_runs_under_other_ids_are_counted_once(tmp_pat
     assert (csv.n == 2).all() and len(csv) == 4
 
 
+@pytest.mark.slow  # CI's second step; the default run stays under 6 min
 def test_metric_values_that_are_not_numbers_skip_that_run(small, tmp_path, capsys):
     import shutil
 
@@ -139,6 +143,7 @@ def test_metric_values_that_are_not_numbers_skip_that_run(small, tmp_path, capsy
     assert "Traceback" not in err
 
 
+@pytest.mark.slow  # CI's second step; the default run stays under 6 min
 def test_a_results_table_without_its_value_column_is_left_out(small, tmp_path, capsys):
     import shutil
 
@@ -159,6 +164,7 @@ def test_a_results_table_without_its_value_column_is_left_out(small, tmp_path, c
     assert "Traceback" not in err
 
 
+@pytest.mark.slow  # CI's second step; the default run stays under 6 min
 @pytest.mark.parametrize("change", [
     {"data_info": 5}, {"final": "oops"}, {"config": [1, 2]},
 ])
@@ -179,6 +185,7 @@ def test_a_summary_of_the_wrong_shape_is_one_line_not_a_traceback(change, small,
         code == 2 and err.startswith(f"error: cannot read the run summaries under {copy}"))
 
 
+@pytest.mark.slow  # CI's second step; the default run stays under 6 min
 def test_a_protocol_json_of_the_wrong_shape_is_skipped_with_a_warning(tmp_path, capsys):
     folder = tmp_path / "p"
     grid(folder / "final", {"a": 0.3, "b": 0.5}, (0.0,), range(2))

@@ -47,6 +47,7 @@ def test_the_pandas_example_gives_each_runs_final_value(tmp_path):
         assert by_rows[key] == pytest.approx(sum(values) / len(values))
 
 
+@pytest.mark.slow  # CI's second step; the default run stays under 6 min
 def test_the_report_commands_run_as_written(tmp_path, capsys):
     block = re.search(r"```bash\n(.*?)```", section("Reports"), re.S).group(1)
     commands = [line.split("#")[0].split() for line in block.splitlines()

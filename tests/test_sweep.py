@@ -181,6 +181,7 @@ def test_fast_composition_equals_hydras(overrides):
 
 
 # ---------------------------------------------------------------- issue 16: sweep values and keys
+@pytest.mark.slow  # CI's second step; the default run stays under 6 min
 def test_a_float_that_prints_the_same_is_one_setting_and_one_run(tmp_path):
     """range(0.1,0.4,0.1) gives 0.30000000000000004: the run id is made from 0.3
     (harness.config.canonical), so a later sweep of 0.3 finds it done, and the run

@@ -26,6 +26,7 @@ def sweep(tmp_path_factory):
     return root, uri
 
 
+@pytest.mark.slow  # CI's second step; the default run stays under 6 min
 def test_a_sweep_is_one_mlflow_experiment_with_a_run_per_job(sweep):
     from mlflow.tracking import MlflowClient
 

@@ -59,16 +59,30 @@ class Command:
         os.close(fd)
 
     def wait_for(self, pattern: str, timeout: float = 120, ready=None) -> None:
-        """Until stderr matches ``pattern`` (or ``ready()`` is true)."""
+        """Until stderr matches ``pattern`` (or ``ready()`` is true). On failure the
+        command is killed first: a test that fails leaves no process behind."""
         deadline = time.monotonic() + timeout
         while not (ready() if ready else re.search(pattern, self.stderr)):
-            assert self.proc.poll() is None, f"ended before {pattern!r}: {self.stderr}"
-            assert time.monotonic() < deadline, f"no {pattern!r} in {timeout} s: {self.stderr}"
+            problem = (f"ended before {pattern!r}" if self.proc.poll() is not None else
+                       f"no {pattern!r} in {timeout} s" if time.monotonic() > deadline
+                       else None)
+            if problem:
+                self.kill()
+                raise AssertionError(f"{problem}: {self.stderr}")
             time.sleep(0.05)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
 
     def send(self, signum: int) -> int:
         self.proc.send_signal(signum)
-        code = self.proc.wait(timeout=120)
+        try:
+            code = self.proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
         self.reader.join(timeout=10)
         return code
 
