@@ -28,6 +28,16 @@ from tests.helpers import ROOT
 LONG = ["data.n_samples=200", "trainer.epochs=1000000", "trainer.progress=true"]
 
 
+def _as_a_terminal_job() -> None:
+    """In the child, before it starts: the signals of a shell's foreground job. A SIGINT
+    disposition of SIG_IGN or a blocked mask is inherited through exec, and a test
+    worker may have either (seen once under load in CI: the command never saw the
+    SIGINT and trained on); Python then installs no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
 class Command:
     """``python -m <module> ARGS`` with stderr on a pseudo-terminal (read as it comes)
     and stdout in a file."""
@@ -41,7 +51,7 @@ class Command:
         self.stdout = tmp / "stdout.txt"
         self.proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
                                      stdin=subprocess.DEVNULL, stdout=self.stdout.open("wb"),
-                                     stderr=slave)
+                                     stderr=slave, preexec_fn=_as_a_terminal_job)
         os.close(slave)
         self.err = bytearray()
         self.reader = threading.Thread(target=self._read, args=(master,), daemon=True)
