@@ -126,11 +126,8 @@ class IntOrEach:
     """An int in ``interval``, or a list of them (one per layer): ``5`` or ``[5, 3, 3]``."""
 
     interval: Interval
-    optional: bool = False  # null allowed (the option's own default)
 
     def check(self, key: str, value: Any, owner: str = "") -> Any:
-        if value is None and self.optional:
-            return value
         items = list(value) if isinstance(value, (list, tuple, ListConfig)) else [value]
         if not items:
             raise InvalidParameterError(key, owner, f"{self.interval.describe()} or a "
@@ -157,7 +154,8 @@ class CNN1DModel:
     activation: str = one_of("relu", *ACTIVATIONS)
     # null: "same"-style k // 2 per convolution; else an int or one per convolution
     padding: Any = field(default=None,
-                         metadata={"check": IntOrEach(Interval("[0, inf)", int), optional=True)})
+                         metadata={"check": IntOrEach(Interval("[0, inf)", int)),
+                                   "optional": True})
 
 
 # ---------------------------------------------------------------- optimisers

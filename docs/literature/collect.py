@@ -146,7 +146,7 @@ def collect(folder: Path, out: Path) -> str:
                    "mean": round(float(np.mean(acc)), 4),
                    "sd": round(float(np.std(acc, ddof=1)), 4),
                    "paper": PAPER_TABLE1[model],
-                   "config": {c: getattr(v, "item", lambda v=v: v)()  # numpy -> Python
+                   "config": {c: v.item() if isinstance(v, np.generic) else v  # numpy -> JSON
                               for c in cfg_keys if not pd.isna(v := mine[c].iloc[0])},
                    "train_time_s_each": round(float(done.train_time_s.mean()), 1)}
             record["rows"].append(row)
