@@ -13,9 +13,11 @@ Importing this module imports neither torch nor scikit-learn nor pandas (``--hel
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass, make_dataclass
 from pathlib import Path
 from typing import Any
@@ -530,22 +532,41 @@ def _plain(value: Any) -> Any:
     return canonical(value)
 
 
-def canonicalise(cfg: DictConfig) -> None:
+def canonicalise(cfg: DictConfig, changed: list | None = None) -> list:
     """Make every float value of ``cfg`` (and of its lists) :func:`canonical`, in place:
     the run then computes with the value its run id was made from. A ``hydra`` node
-    (Hydra's own settings, in a config composed for a sweep job) is left alone."""
+    (Hydra's own settings, in a config composed for a sweep job) is left alone. Returns
+    what changed, ``(node, key or index, value before)`` each (see :func:`as_given`)."""
+    changed = [] if changed is None else changed
     for key in cfg:
         if key == "hydra":
             continue
         value = cfg[key]
         if isinstance(value, DictConfig):
-            canonicalise(value)
+            canonicalise(value, changed)
         elif isinstance(value, ListConfig):
             for i, item in enumerate(value):
                 if isinstance(item, float) and canonical(item) != item:
+                    changed.append((value, i, item))
                     value[i] = canonical(item)
         elif isinstance(value, float) and canonical(value) != value:
+            changed.append((cfg, key, value))
             cfg[key] = canonical(value)
+    return changed
+
+
+@contextlib.contextmanager
+def as_given(changed: list) -> Iterator[None]:
+    """While the block runs, the values :func:`canonicalise` changed are as they were
+    given (``0.30000000000000004``): a job's ``.hydra/config.yaml`` records them as
+    Hydra's own launchers do; after it, canonical again."""
+    for node, key, value in changed:
+        node[key] = value
+    try:
+        yield
+    finally:
+        for node, key, value in changed:
+            node[key] = canonical(value)
 
 
 def flatten(cfg: DictConfig, choices: dict[str, str]) -> dict[str, Any]:

@@ -33,6 +33,7 @@ read-only file system, a quota) raises :class:`CannotWrite`, a one-line
 
 from __future__ import annotations
 
+import copy
 import errno
 import hashlib
 import json
@@ -179,8 +180,51 @@ def write_run(run_dir: str | Path, metrics: pd.DataFrame, summary: dict[str, Any
         (run_dir / SUMMARY_FILE).unlink(missing_ok=True)
     except OSError as err:
         raise CannotWrite(run_dir / SUMMARY_FILE, err) from None
-    atomic_write(run_dir / METRICS_FILE, lambda p: metrics.to_parquet(p, index=False))
-    write_json(run_dir / SUMMARY_FILE, summary)
+    _WRITTEN.pop(_key(run_dir), None)
+    table = pa.Table.from_pandas(metrics, preserve_index=False)
+    atomic_write(run_dir / METRICS_FILE, lambda p: pq.write_table(table, p))
+    text = dumps(summary)
+    atomic_write(run_dir / SUMMARY_FILE, lambda p: Path(p).write_text(text))
+    _remember(run_dir, table, text)
+
+
+# ---------------------------------------------------------------- what this process wrote
+# run folder -> (the (inode, size, mtime) of its two files as written, the summary as it
+# reads back, the metrics table): a merge at the end of a sweep takes the runs this
+# process wrote from here instead of reading every file again. A file changed since
+# (another process, a hand edit) no longer matches its stat and is read from disk.
+_WRITTEN: dict[str, tuple[tuple, dict[str, Any], pa.Table]] = {}
+_WRITTEN_MAX = 100_000  # runs remembered (a few KB each); the oldest go first
+
+
+def _key(run_dir: Path) -> str:
+    return os.path.abspath(run_dir)
+
+
+def _stat(run_dir: Path) -> tuple | None:
+    try:
+        a, b = os.stat(run_dir / SUMMARY_FILE), os.stat(run_dir / METRICS_FILE)
+    except OSError:
+        return None
+    return (a.st_ino, a.st_size, a.st_mtime_ns, b.st_ino, b.st_size, b.st_mtime_ns)
+
+
+def _remember(run_dir: Path, table: pa.Table, text: str) -> None:
+    stat = _stat(run_dir)
+    if stat is None:
+        return
+    if len(_WRITTEN) >= _WRITTEN_MAX:
+        _WRITTEN.pop(next(iter(_WRITTEN)))
+    _WRITTEN[_key(run_dir)] = (stat, loads(text), table)
+
+
+def _recall(run_dir: Path) -> tuple[dict[str, Any], pa.Table] | None:
+    """The summary and metrics table this process wrote to ``run_dir``, if its files
+    are still those it wrote (same inode, size and modification time); else None."""
+    found = _WRITTEN.get(_key(run_dir))
+    if found is None or found[0] != _stat(run_dir):
+        return None
+    return found[1], found[2]
 
 
 def run_dirs(path: str | Path) -> list[Path]:
@@ -370,8 +414,9 @@ def _readable(path: Path) -> tuple[list[Path], list[dict[str, Any]]]:
     (completed or diverged) is kept, else the first."""
     dirs, found, bad = [], [], []
     for d in run_dirs(path):
+        recalled = _recall(d)
         try:
-            found.append(read_summary(d))
+            found.append(copy.deepcopy(recalled[0]) if recalled else read_summary(d))
             dirs.append(d)
         except HarnessError as err:
             bad.append((d / SUMMARY_FILE, str(err)))
@@ -446,16 +491,23 @@ def load(path: str | Path) -> pd.DataFrame:
 def merge(sweep_dir: str | Path) -> pd.DataFrame:
     """Write :func:`load`'s table of ``sweep_dir`` to ``sweep_dir/results.parquet``
     (atomically, with its fingerprint) and return it."""
+    return merge_with_summaries(sweep_dir)[0]
+
+
+def merge_with_summaries(sweep_dir: str | Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """:func:`merge`, and the summaries of the runs it merged (every readable run, one
+    per run id: what :func:`summaries` would read again)."""
     sweep_dir = Path(sweep_dir)
-    table, fingerprint = _load(sweep_dir, use_merged=False)
+    table, fingerprint, found = _load(sweep_dir, use_merged=False)
     arrow = pa.Table.from_pandas(table, preserve_index=False)
     arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}),
                                            FINGERPRINT_KEY: fingerprint.encode()})
     atomic_write(sweep_dir / MERGED_FILE, lambda p: pq.write_table(arrow, p))
-    return table
+    return table, found
 
 
-def _load(path: Path, use_merged: bool = True) -> tuple[pd.DataFrame, str]:
+def _load(path: Path, use_merged: bool = True
+          ) -> tuple[pd.DataFrame, str, list[dict[str, Any]]]:
     dirs, summaries_ = _readable(path)
     fingerprint = _fingerprint(path, dirs, summaries_)
     merged = path / MERGED_FILE
@@ -468,16 +520,20 @@ def _load(path: Path, use_merged: bool = True) -> tuple[pd.DataFrame, str]:
                     problem, table = value_problem(pd.read_parquet(merged))
                 if problem is None:
                     if not table.duplicated(KEYS).any():
-                        return table, fingerprint
+                        return table, fingerprint, summaries_
                     problem = "a (run, epoch, split, metric) row more than once"
                 # the wrong shape though its fingerprint fits: rebuilt from the runs
                 _skip(merged, f"{problem}; rebuilt from the run folders")
         except Exception as err:  # a damaged merged file: fall back to the per-run files
             _skip(merged, f"{err}".splitlines()[0] or type(err).__name__)
-    frames = []
+    frames, metas, sizes = [], [], []
     for d, summary in zip(dirs, summaries_, strict=True):
+        recalled = _recall(d)
         try:
-            metrics = read_metrics(d, summary["run_id"])
+            if recalled is not None and recalled[0]["run_id"] == summary["run_id"]:
+                metrics = recalled[1].to_pandas()  # what reading the file back gives
+            else:
+                metrics = read_metrics(d, summary["run_id"])
         except FileNotFoundError:
             continue  # a run that failed before its first epoch has a summary only
         except HarnessError as err:
@@ -490,7 +546,33 @@ def _load(path: Path, use_merged: bool = True) -> tuple[pd.DataFrame, str]:
         info = summary.get("data_info", {})
         meta.update({k: info.get(k) for k in CORRUPTION_COLUMNS})
         meta.update(summary.get("config", {}))
-        frames.append(metrics.assign(**{k: [v] * len(metrics) for k, v in meta.items()}))
+        frames.append(metrics)
+        metas.append(meta)
+        sizes.append(len(metrics))
     if not frames:
-        return pd.DataFrame(columns=METRIC_COLUMNS), fingerprint
-    return pd.concat(frames, ignore_index=True), fingerprint
+        return pd.DataFrame(columns=METRIC_COLUMNS), fingerprint, summaries_
+    return (_with_meta(pd.concat(frames, ignore_index=True), metas, sizes), fingerprint,
+            summaries_)
+
+
+def _with_meta(table: pd.DataFrame, metas: list[dict[str, Any]], sizes: list[int]
+               ) -> pd.DataFrame:
+    """``table`` (the runs' metric rows, run after run, ``sizes[i]`` rows of run ``i``)
+    with each run's ``metas[i]`` as columns: one column per key of any run, in the order
+    the keys first appear; a key a run lacks is missing (NaN) on its rows. Each column is
+    built whole, as one run after another would be concatenated."""
+    import numpy as np
+
+    columns: dict[str, Any] = {}
+    for meta in metas:
+        for key in meta:
+            columns.setdefault(key, None)
+    for key in columns:
+        cells: list[Any] = []
+        for meta, n in zip(metas, sizes, strict=True):
+            cells.extend([meta.get(key, np.nan)] * n)
+        columns[key] = cells
+    extra = pd.DataFrame(columns, index=table.index)
+    for key in [c for c in extra.columns if c in table.columns]:  # a meta key wins
+        table[key] = extra.pop(key)
+    return pd.concat([table, extra], axis=1)

@@ -82,7 +82,7 @@ def plan(jobs: Sequence[Sequence[str]], compose: Callable[[list[str]], DictConfi
     data can tell (a loss that does not fit the targets) fails that job when it runs."""
     from harness.config import validate
     from harness.errors import user_errors
-    from harness.jobs.job import identity  # torch-heavy; only when a sweep starts
+    from harness.jobs.job import check, identity  # torch-heavy; only when a sweep starts
 
     found = scan(sweep_dir)
     if not rerun:
@@ -98,16 +98,19 @@ def plan(jobs: Sequence[Sequence[str]], compose: Callable[[list[str]], DictConfi
         else:
             cfg = compose(list(job))
             choices = dict(cfg.hydra.runtime.choices)
-        try:
-            validate(cfg)
+        try:  # a light job is checked once, here: it runs with this very config
+            given = check(cfg) if made is not None else validate(cfg)
         except user_errors() as err:
             refused.append((list(job), str(err).splitlines()[0]))
             continue
         try:
-            _, rid = identity(cfg, choices)
+            known = identity(cfg, choices)
         except Exception:  # refused when it runs, with the reason in its summary
             out.todo.append(list(job))
             continue
+        rid = known[1]
+        if made is not None:
+            made.checked, made.identity, made.given = True, known, given
         if rid in seen:
             out.duplicates.append((list(job), seen[rid]))
             continue

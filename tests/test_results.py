@@ -72,3 +72,36 @@ def test_atomic_write_leaves_no_temp_files(sweep):
     leftovers = [p.name for p in (sweep / "0").iterdir() if p.name.startswith(".")]
     assert leftovers == [] or leftovers == [".hydra"]
     assert isinstance(pd.read_parquet(sweep / "0" / results.METRICS_FILE), pd.DataFrame)
+
+
+# ---------------------------------------------------------------- issue 18: merge from memory
+def test_a_merge_takes_what_this_process_wrote_and_rereads_what_changed(tmp_path, monkeypatch):
+    """A sweep's merge takes the runs this process wrote from memory (no file is read
+    again), gives the table reading every file gives, and reads a run from disk again
+    once its files changed after they were written (here: a summary edited by hand)."""
+    import json
+    import shutil
+
+    for i, loss in enumerate(["mse", "huber"]):
+        run(make_cfg(f"loss={loss}", *TINY), tmp_path / str(i), {**CHOICES, "loss": loss},
+            echo=False)
+    reads: list[str] = []
+    original = results.read_summary
+    monkeypatch.setattr(results, "read_summary",
+                        lambda d: reads.append(str(d)) or original(d))
+    merged = results.merge(tmp_path)
+    assert reads == []  # both runs came from memory
+    fresh = tmp_path.parent / "copy"  # the same files, never written by this process
+    shutil.copytree(tmp_path, fresh)
+    from_disk = results._load(fresh, use_merged=False)[0]
+    pd.testing.assert_frame_equal(merged, from_disk)
+    # a hand edit after the run: that run (only) is read again, and its edit is seen
+    path = tmp_path / "1" / results.SUMMARY_FILE
+    summary = json.loads(path.read_text())
+    summary["config"]["seed"] = 7
+    path.write_text(json.dumps(summary))
+    reads.clear()
+    table = results.merge(tmp_path)
+    assert reads == [str(tmp_path / "1")]
+    assert set(table[table.loss == "huber"].seed) == {7}
+    assert set(table[table.loss == "mse"].seed) == {0}

@@ -166,8 +166,10 @@ def test_fast_composition_equals_hydras(overrides):
     from hydra.types import RunMode
     from omegaconf import OmegaConf
 
+    from harness.config import register_configs
     from harness.jobs.compose import Composer
 
+    register_configs()  # the schemas conf/ starts from (the CLI registers them at start)
     loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(CONF)))
     master = loader.load_configuration("config", overrides=["hydra.sweep.dir=/tmp/x"],
                                        run_mode=RunMode.MULTIRUN)
@@ -221,3 +223,32 @@ def test_a_default_folder_is_new_for_every_command(tmp_path):
     assert first == base and resume.fresh_dir(base) == base  # asked again: the same
     resume._FRESH.clear()  # as another process would see it
     assert resume.fresh_dir(base) == base + "-2" and (tmp_path / "runs").is_dir()
+
+
+# ---------------------------------------------------------------- issue 18: per-job parsing
+@pytest.mark.parametrize("text", [
+    "seed=5", "seed=-5", "seed=007", "seed=-0", "seed=1_000", "seed=5.5", "seed=abc",
+    "seed=99999999999999999999999", "optim.lr=0.25", "optim.lr=1e-3", "optim.lr=.5",
+    "optim.lr=3", "optim.lr=-0.0", "optim.lr=0.30000000000000004", "optim.lr=1.",
+    "+seed=5", "seed=${x}", "seed='5'", "optim.lr=nan",
+])
+def test_a_number_parsed_like_its_key_is_what_hydras_grammar_gives(text):
+    """The composer parses a sweep's plain numbers from an earlier parse of the same key
+    (no grammar per job); where it does, the result is Hydra's own parse, field for
+    field; what it cannot tell (leading zeros, exponents, strings) goes to Hydra."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from harness.jobs.compose import number_like
+
+    parser = OverridesParser.create()
+    known = {"seed": parser.parse_override("seed=0"),
+             "optim.lr": parser.parse_override("optim.lr=0.1")}
+    made = number_like(text, known)
+    hydras = parser.parse_override(text)
+    assert (made is not None) == (text in FAST)
+    if made is not None:
+        assert made == hydras and type(made._value) is type(hydras._value)
+
+
+FAST = {"seed=5", "seed=-5", "seed=99999999999999999999999", "optim.lr=0.25",
+        "optim.lr=-0.0", "optim.lr=0.30000000000000004"}

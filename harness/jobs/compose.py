@@ -11,12 +11,13 @@ helpers lives here, behind :func:`check_version`: a Hydra upgrade touches this f
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from harness.errors import HarnessError
 
@@ -72,21 +73,64 @@ def loader(conf_dir: str | Path) -> Any:
     return ConfigLoaderImpl(config_search_path=create_config_search_path(str(conf_dir)))
 
 
-def write_job_record(folder: str | Path, task_cfg: DictConfig, hydra_cfg: DictConfig | None,
-                     overrides: Any, hydra_text: str | None = None) -> None:
+def write_job_record(folder: str | Path, task_cfg: DictConfig | None,
+                     hydra_cfg: DictConfig | None, overrides: Any,
+                     hydra_text: str | None = None, task_text: str | None = None) -> None:
     """A job's ``.hydra/`` record (``config.yaml``, ``hydra.yaml``, ``overrides.yaml``),
-    byte for byte as Hydra's ``run_job`` writes it; ``hydra_text``: ``hydra.yaml``'s
-    text, already rendered (instead of ``hydra_cfg``)."""
+    byte for byte as Hydra's ``run_job`` writes it; ``hydra_text`` and ``task_text``:
+    ``hydra.yaml``'s and ``config.yaml``'s text, already rendered (instead of
+    ``hydra_cfg`` and ``task_cfg``). ``overrides``: a ``ListConfig`` or a list of str."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    texts = (("config.yaml", OmegaConf.to_yaml(task_cfg)),
+    texts = (("config.yaml", task_text if task_text is not None
+              else OmegaConf.to_yaml(task_cfg)),
              ("hydra.yaml", hydra_text if hydra_text is not None
               else OmegaConf.to_yaml(hydra_cfg)),
-             ("overrides.yaml", OmegaConf.to_yaml(overrides)))
+             ("overrides.yaml", to_yaml(overrides)))
     from harness.results import atomic_write
 
     for name, text in texts:  # whole files, never through a link left in the folder
         atomic_write(folder / name, lambda p, t=text: Path(p).write_text(t, encoding="utf-8"))
+
+
+def to_yaml(value: Any) -> str:
+    """``OmegaConf.to_yaml(value)``, for a config or a plain list, dict or value: the
+    same dump of the same container (a plain one is not wrapped in a config first)."""
+    if isinstance(value, (DictConfig, ListConfig)):
+        return OmegaConf.to_yaml(value)
+    import yaml
+    from omegaconf._utils import get_omega_conf_dumper
+
+    return yaml.dump(value, default_flow_style=False, allow_unicode=True, sort_keys=False,
+                     Dumper=get_omega_conf_dumper())
+
+
+_INT = re.compile(r"(?:0|-?[1-9][0-9]*)")  # what Hydra's grammar reads as this int
+_FLOAT = re.compile(r"-?(?:0|[1-9][0-9]*)\.[0-9]+")  # ... and as this float
+
+
+def number_like(text: str, parsed: dict[str, Any]) -> Any:
+    """Hydra's parse of ``text`` (``key=value``) made from ``parsed[key]``, a parse of
+    another value of that key, when both values are plain decimal numbers of one kind
+    (``seed=3`` like ``seed=0``; ``optim.lr=0.25`` like ``optim.lr=0.1``): the same
+    override with this value and line. None for anything else (Hydra parses it)."""
+    import dataclasses
+
+    from hydra.core.override_parser.types import OverrideType, ValueType
+
+    key, sep, value = text.partition("=")
+    like = parsed.get(key)
+    if not sep or like is None or like.type != OverrideType.CHANGE or like.package is not \
+            None or like.value_type != ValueType.ELEMENT or \
+            like.input_line.partition("=")[0] != key:
+        return None
+    if type(like._value) is int and _INT.fullmatch(value) and \
+            _INT.fullmatch(like.input_line.partition("=")[2]):
+        return dataclasses.replace(like, _value=int(value), input_line=text)
+    if type(like._value) is float and _FLOAT.fullmatch(value) and \
+            _FLOAT.fullmatch(like.input_line.partition("=")[2]):
+        return dataclasses.replace(like, _value=float(value), input_line=text)
+    return None
 
 
 @dataclass
@@ -103,10 +147,15 @@ class LightJob:
     task_overrides: list[str]
     override_dirname: str
     composer: Any
+    plain_keys: tuple[str, ...] = ()  # the keys its plain ``key=value`` overrides set
+    checked: bool = False  # harness.jobs.job.check passed on ``task`` (the sweep's plan)
+    given: list = field(default_factory=list)  # floats check made canonical (as_given)
+    identity: tuple[dict[str, Any], str] | None = None  # (flat config, run id), once known
 
     @property
     def choices(self) -> dict[str, str]:
-        return dict(self.base.hydra.runtime.choices)
+        """The group choices of its composition (a copy; read once per composition)."""
+        return dict(self.composer.choices_of(self.base))
 
     def full(self) -> DictConfig:
         return self.composer(self.overrides)
@@ -137,6 +186,8 @@ class Composer:
         self.configs: dict[tuple[str, ...], DictConfig] = {}
         self.light_jobs: dict[tuple[str, ...], LightJob] = {}
         self._parsed: dict[str, Any] = {}  # override text -> Hydra's parse (slow: ANTLR)
+        self._choices: dict[int, tuple[DictConfig, dict[str, str]]] = {}
+        self._numbers: dict[str, Any] = {}  # key -> a parsed plain number override of it
 
     @classmethod
     def for_conf_dir(cls, conf_dir: str | Path, overrides: Sequence[str] = ()) -> Composer:
@@ -147,6 +198,13 @@ class Composer:
         master = config_loader.load_configuration("config", overrides=list(overrides),
                                                   run_mode=RunMode.MULTIRUN)
         return cls(config_loader, master)
+
+    def choices_of(self, base: DictConfig) -> dict[str, str]:
+        """``hydra.runtime.choices`` of a composition, read once (do not change it)."""
+        found = self._choices.get(id(base))
+        if found is None or found[0] is not base:
+            found = self._choices[id(base)] = (base, dict(base.hydra.runtime.choices))
+        return found[1]
 
     def _group(self, key: str) -> bool:
         return key in self.groups or self.loader.repository.group_exists(key)
@@ -170,10 +228,28 @@ class Composer:
                    for o in parsed)
 
     def _parse(self, overrides: Sequence[str]) -> list:
-        """Hydra's parse of each override, once per distinct text (jobs share most)."""
-        new = [o for o in dict.fromkeys(overrides) if o not in self._parsed]
+        """Hydra's parse of each override, once per distinct text (jobs share most). A
+        sweep's values of one key (``seed=0`` ... ``seed=1023``) differ in every job:
+        a plain decimal number whose key Hydra has already parsed to a number of the
+        same kind is parsed like that one (:func:`number_like`), without Hydra's
+        grammar (a few milliseconds per override)."""
+        new = []
+        for text in dict.fromkeys(overrides):
+            if text in self._parsed:
+                continue
+            made = number_like(text, self._numbers)
+            if made is not None:
+                self._parsed[text] = made
+            else:
+                new.append(text)
         if new:
-            self._parsed.update(zip(new, self.parser.parse_overrides(new), strict=True))
+            parsed = self.parser.parse_overrides(new)
+            self._parsed.update(zip(new, parsed, strict=True))
+            for override in parsed:
+                key = override.input_line.split("=", 1)[0]
+                if key not in self._numbers and number_like(override.input_line, {
+                        key: override}) is not None:
+                    self._numbers[key] = override
         return [self._parsed[o] for o in overrides]
 
     def _split(self, overrides: Sequence[str]) -> tuple[list, list, tuple[str, ...]] | None:
@@ -236,7 +312,8 @@ class Composer:
         task = OmegaConf.masked_copy(base, [k for k in base if k != "hydra"])
         ConfigLoaderImpl._apply_overrides_to_config(plain, task)
         task_overrides, dirname = self._job_fields(parsed, base)
-        job = self.light_jobs[key] = LightJob(key, task, base, task_overrides, dirname, self)
+        job = self.light_jobs[key] = LightJob(key, task, base, task_overrides, dirname, self,
+                                              tuple(o.key_or_group for o in plain))
         return job
 
     def take_light(self, overrides: Sequence[str]) -> LightJob | None:

@@ -60,6 +60,8 @@ class Task:
     out_dir: str | Path
     ref: Any = None
     device_slot: int | None = None
+    checked: bool = False  # :func:`check` already passed on ``cfg`` (a sweep's plan)
+    identity: tuple[dict[str, Any], str] | None = None  # :func:`identity`, when known
 
 
 @dataclass
@@ -259,8 +261,25 @@ def run_id(flat: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def base_summary(cfg: DictConfig, choices: dict[str, str]) -> dict[str, Any]:
-    flat, rid = identity(cfg, choices)
+def check(cfg: DictConfig) -> list:
+    """What every config passes before anything is built from it, in this order: every
+    ``_target_`` is allowed (:func:`harness.safety.check_config`, before anything it
+    names is imported), floats are made canonical (0.30000000000000004 is 0.3, as in
+    the run id), and the schemas' ranges and rules hold (:func:`harness.config.validate`).
+    Raises :class:`HarnessError` (one line) on the first mistake. Returns the floats
+    made canonical (:func:`harness.config.as_given` shows them as given)."""
+    from harness.safety import check_config
+
+    check_config(cfg)
+    changed = canonicalise(cfg)
+    validate(cfg)
+    return changed
+
+
+def base_summary(cfg: DictConfig, choices: dict[str, str],
+                 known: tuple[dict[str, Any], str] | None = None) -> dict[str, Any]:
+    """A run's summary before it runs; ``known``: its :func:`identity`, if computed."""
+    flat, rid = known or identity(cfg, choices)
     return {"run_id": rid, "status": "running", "config": flat,
             "harness_version": harness.__version__, "torch_version": torch.__version__,
             "python_version": platform.python_version(),
@@ -273,14 +292,12 @@ def prepare(cfg: DictConfig, choices: dict[str, str] | None = None,
     """Check the config, build the data and the model (initialised from the run's own
     seed): everything before the optimiser. User mistakes raise :class:`HarnessError` (or
     the loss registry's errors) before any data is built where the config shows them."""
-    from harness.safety import check_config
-
     task = task or Task(cfg, choices or {}, "", device_slot=device_slot)
     cfg, choices = task.cfg, task.choices
     t0 = time.perf_counter()
-    check_config(cfg)  # before anything named by a _target_ is imported
-    canonicalise(cfg)  # 0.30000000000000004 is 0.3, as in the run id
-    validate(cfg)
+    if not task.checked:  # a sweep checks every job before the first starts
+        check(cfg)
+        task.checked = True
     threads = set_threads(cfg.trainer.get("threads"))  # before any work
     kind = data_task(cfg)
     data_name = choices.get("data", str(cfg.data._target_).rsplit(".", 1)[-1])
@@ -291,7 +308,7 @@ def prepare(cfg: DictConfig, choices: dict[str, str] | None = None,
     check_monitor(cfg, kind)
     bind(cfg.optim, params=[])  # an optimiser that cannot be built stops here, not later
     device = resolve_device(cfg.trainer.device, task.device_slot)
-    summary = base_summary(cfg, choices)
+    summary = base_summary(cfg, choices, task.identity)
     seeds = derive_seeds(int(cfg.seed))
     data = call(cfg.data, seeds=seeds)
     for split in SPLIT_ORDER:
@@ -336,7 +353,7 @@ def _prepare_baseline(task: Task, kind: str, data_name: str, threads: int,
                            "baselines: sklearn_huber, sklearn_quantile, sklearn_sgd_regressor "
                            "(regression); sklearn_sgd_classifier, sklearn_linear_svc, "
                            "sklearn_logistic (classification).")
-    summary = base_summary(cfg, choices)
+    summary = base_summary(cfg, choices, task.identity)
     seeds = derive_seeds(int(cfg.seed))
     data = call(cfg.data, seeds=seeds)
     from harness.plugins import LOADED

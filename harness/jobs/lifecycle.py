@@ -93,7 +93,8 @@ def plan_groups(tasks: Sequence[Task], min_group: int = 2
     alone: list[Task] = []
     for task in tasks:
         try:
-            key = group_key(task.cfg, flatten(task.cfg, task.choices))
+            flat = task.identity[0] if task.identity else flatten(task.cfg, task.choices)
+            key = group_key(task.cfg, flat)
         except Exception:  # a config the runner will reject: it says why, alone
             key = None
         (alone.append(task) if key is None else groups.setdefault(key, []).append(task))

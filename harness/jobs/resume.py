@@ -175,8 +175,8 @@ def merge_runs(folder: str | Path, say: Callable[[str], None] = print) -> Merged
     folder = Path(folder)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", results.ResultsWarning)
-        table = results.merge(folder)
-        statuses = Counter(results.summaries(folder).status)
+        table, found = results.merge_with_summaries(folder)
+        statuses = Counter(summary["status"] for summary in found)
     for said in dict.fromkeys(str(w.message) for w in caught
                               if isinstance(w.message, results.ResultsWarning)):
         say(f"warning: {said} (left out of {results.MERGED_FILE})")

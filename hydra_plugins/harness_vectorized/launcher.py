@@ -27,13 +27,14 @@ the console.
 """
 
 
+import contextlib
 import copy
 import logging
 import logging.config
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence  # noqa: UP035  (OmegaConf needs these)
+from typing import Any, Dict, Iterator, List, Optional, Sequence  # noqa: UP035  (OmegaConf needs these)
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
@@ -127,6 +128,53 @@ class _HydraRecord:
         return text
 
 
+class _TaskRecord:
+    """``.hydra/config.yaml`` of the jobs of one composition that set the same keys by
+    plain ``key=value`` overrides (``seed=3``): the composition's task config rendered
+    once with a sentinel at each of those keys, each job's values put in where they go
+    (each rendered in context, so quoted and indented as in the whole document).
+    ``ok`` is False when a key is not a plain value there or the rendering of a real
+    job differs from ``OmegaConf.to_yaml`` of its task config by one byte (those jobs
+    then get ``OmegaConf.to_yaml``)."""
+
+    def __init__(self, light: Any):
+        self.base, self.keys = light.base, light.plain_keys
+        self.paths = [tuple(k.split(".")) for k in self.keys]
+        self.ok = all(p and all(part.isidentifier() for part in p) for p in self.paths)
+        if not self.ok:
+            return
+        container = OmegaConf.to_container(light.task, resolve=False, enum_to_str=True)
+        self.sentinels = []
+        for i, path in enumerate(self.paths):
+            node = container
+            for part in path[:-1]:
+                node = node.get(part) if isinstance(node, dict) else None
+            if not isinstance(node, dict) or path[-1] not in node or \
+                    isinstance(node[path[-1]], (dict, list)):
+                self.ok = False
+                return
+            node[path[-1]] = f"@@harness-value-{i}@@"
+            self.sentinels.append(_in_context(path, node[path[-1]]))
+        from harness.jobs.compose import to_yaml
+
+        self.template = to_yaml(container)
+        self.ok = all(self.template.count(t) == 1 for t in self.sentinels) and \
+            self.render(light) == OmegaConf.to_yaml(light.task)
+
+    def render(self, light: Any) -> Optional[str]:  # noqa: UP045
+        """The job's ``config.yaml`` text; None when a value is not a plain one."""
+        text = self.template
+        for path, sentinel in zip(self.paths, self.sentinels, strict=True):
+            node = light.task
+            for part in path[:-1]:
+                node = node._get_node(part)
+            value = node._get_node(path[-1])
+            if value is None or isinstance(value, (DictConfig, ListConfig)):
+                return None
+            text = text.replace(sentinel, _in_context(path, value._value()))
+        return text
+
+
 class _JobLog:
     """The job logging configuration of one composition, resolved once with a sentinel
     output folder; :meth:`configure` points it at one job's folder (what
@@ -142,8 +190,100 @@ class _JobLog:
         self.conf = (OmegaConf.to_container(probe.hydra.job_logging, resolve=True)
                      if self.ok else {})
 
-    def configure(self, out: str) -> None:
-        logging.config.dictConfig(_replace(self.conf, OUT, out))
+        self.plain = _plain_root(self.conf) if self.ok else None
+
+    @contextlib.contextmanager
+    def active(self, out: str, restore: Dict[str, Any]) -> Iterator[None]:  # noqa: UP006
+        """While the block runs, log records go where the job's logging configuration,
+        pointed at ``out``, sends them; after it, logging is configured by ``restore``
+        (Hydra's own logging configuration). A configuration whose root logger has only
+        plain stream and file handlers (Hydra's default and the harness's) gets those
+        handlers on the root logger for the block, without reconfiguring every logger
+        (``logging.config.dictConfig`` visits each of the process's loggers: torch has
+        hundreds, which made it most of a stacked job's logging cost); any other is
+        applied with ``dictConfig``, as Hydra's ``configure_log`` does."""
+        if self.plain is None:
+            logging.config.dictConfig(_replace(self.conf, OUT, out))
+            try:
+                yield
+            finally:
+                logging.config.dictConfig(restore)
+            return
+        level, specs = self.plain
+        root = logging.getLogger()
+        saved = root.handlers[:], root.level
+        handlers = [_make_handler(spec, out) for spec in specs]
+        root.handlers = handlers
+        if root.level != level:
+            root.setLevel(level)
+        try:
+            yield
+        finally:
+            root.handlers = saved[0]
+            if root.level != saved[1]:
+                root.setLevel(saved[1])
+            for handler in handlers:
+                handler.close()
+
+
+_PLAIN_HANDLERS = {"logging.StreamHandler": {"class", "formatter", "level", "stream"},
+                   "logging.FileHandler": {"class", "formatter", "level", "filename", "mode",
+                                           "encoding", "delay"}}
+_STREAMS = {"ext://sys.stdout": "stdout", "ext://sys.stderr": "stderr"}
+
+
+def _plain_root(conf: Dict[str, Any]) -> Optional[tuple]:  # noqa: UP006, UP045
+    """(root level, handler specs) when ``conf`` (a resolved ``logging.config``
+    dictionary) only gives the root logger plain stream and file handlers with plain
+    formatters, and sets nothing else but other loggers' levels (applied here, once);
+    else None."""
+    if set(conf) - {"version", "formatters", "handlers", "root", "loggers",
+                    "disable_existing_loggers"} or conf.get("incremental"):
+        return None
+    root = conf.get("root") or {}
+    if set(root) - {"level", "handlers"}:
+        return None
+    loggers = conf.get("loggers") or {}
+    if any(set(v or {}) - {"level"} or name == "harness" for name, v in loggers.items()):
+        return None
+    formatters = conf.get("formatters") or {}
+    specs = []
+    for name in root.get("handlers") or []:
+        spec = (conf.get("handlers") or {}).get(name)
+        if not isinstance(spec, dict) or set(spec) - _PLAIN_HANDLERS.get(spec.get("class"),
+                                                                          set()):
+            return None
+        if "stream" in spec and spec["stream"] not in _STREAMS:
+            return None
+        form = formatters.get(spec.get("formatter"), {}) if spec.get("formatter") else {}
+        if not isinstance(form, dict) or set(form) - {"format", "datefmt", "style"}:
+            return None
+        specs.append((spec, logging.Formatter(form.get("format"), form.get("datefmt"),
+                                              form.get("style", "%"))))
+    for name, v in loggers.items():
+        if v and "level" in v:
+            logging.getLogger(name).setLevel(v["level"])
+    level = root.get("level", "WARNING")
+    return (logging.getLevelName(level) if isinstance(level, str) else level), specs
+
+
+def _make_handler(made: tuple, out: str) -> logging.Handler:
+    import sys
+
+    spec, formatter = made
+    handler: logging.Handler
+    if spec["class"] == "logging.FileHandler":
+        handler = logging.FileHandler(spec["filename"].replace(OUT, out),
+                                      mode=spec.get("mode", "a"),
+                                      encoding=spec.get("encoding"),
+                                      delay=spec.get("delay", False))
+    else:
+        handler = logging.StreamHandler(getattr(sys, _STREAMS[spec.get("stream",
+                                                                      "ext://sys.stderr")]))
+    handler.setFormatter(formatter)
+    if "level" in spec:
+        handler.setLevel(spec["level"])
+    return handler
 
 
 def _mentions_other_values(node: Any, allowed: Sequence[str]) -> bool:
@@ -176,6 +316,7 @@ class VectorizedLauncher(Launcher):
         self.hydra_context: Optional[HydraContext] = None  # noqa: UP045
         self.composer: Any = None  # the sweeper's, when it hands one over
         self._bases: Dict[int, Any] = {}  # noqa: UP006  (per composition: record, log)
+        self._tasks: Dict[tuple, _TaskRecord] = {}  # noqa: UP006  (config.yaml templates)
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
               config: DictConfig) -> None:
@@ -204,7 +345,8 @@ class VectorizedLauncher(Launcher):
             light = self.composer.take_light(overrides) if self.composer is not None else None
             if light is not None and self._base(light) is not None:
                 job.light = light
-                tasks.append(Task(light.task, light.choices, "", ref=job))
+                tasks.append(Task(light.task, light.choices, "", ref=job,
+                                  checked=light.checked, identity=light.identity))
             else:
                 config = self._full(job)
                 keys = [k for k in config if k != "hydra"]
@@ -240,7 +382,7 @@ class VectorizedLauncher(Launcher):
         """(record, log, sweep folder) of the light job's composition, or None when its
         jobs need their whole config (see the module docstring)."""
         key = id(light.base)
-        if key not in self._bases:
+        if key not in self._bases or self._bases[key][0] is not light.base:
             base = light.base
             raw = OmegaConf.to_container(base.hydra.sweep, resolve=False)
             made = None
@@ -258,8 +400,17 @@ class VectorizedLauncher(Launcher):
                 if record.ok and job_log.ok:
                     made = (record, job_log, str(full.hydra.sweep.dir),
                             full.hydra.output_subdir, str(full.hydra.job.name))
-            self._bases[key] = made
-        return self._bases[key]
+            self._bases[key] = (base, made)  # the config too: its id is only unique while it lives
+        return self._bases[key][1]
+
+    def _task_text(self, light: Any) -> Optional[str]:  # noqa: UP045
+        """The job's ``config.yaml`` text from its composition's template
+        (:class:`_TaskRecord`), or None (then ``OmegaConf.to_yaml`` writes it)."""
+        key = (id(light.base), light.plain_keys)
+        record = self._tasks.get(key)
+        if record is None or record.base is not light.base:
+            record = self._tasks[key] = _TaskRecord(light)
+        return record.render(light) if record.ok else None
 
     @staticmethod
     def _fields(light: Any, num: int, out: str) -> Dict[str, Any]:  # noqa: UP006
@@ -280,20 +431,23 @@ class VectorizedLauncher(Launcher):
     def _open(self, task: Any) -> None:
         """What ``run_job`` does before calling a task: the job's output folder (its
         ``out_dir``) and its ``.hydra/`` record."""
+        from harness.config import as_given
         from harness.jobs.compose import write_job_record
         from harness.jobs.resume import job_dirname
 
         job = task.ref
         if job.light is not None:  # the light way (see the module docstring)
-            record, _, sweep_dir, output_subdir, _ = self._bases[id(job.light.base)]
+            record, _, sweep_dir, output_subdir, _ = self._bases[id(job.light.base)][1]
             out = os.path.abspath(os.path.join(sweep_dir,
                                                job_dirname(job.light.override_dirname)))
             Path(out).mkdir(parents=True, exist_ok=True)
             if output_subdir is not None:
                 folder = Path(out) / str(output_subdir)
-                write_job_record(folder, task.cfg, None, ListConfig(job.light.task_overrides),
-                                 hydra_text=record.render(self._fields(job.light, job.idx,
-                                                                       out)))
+                with as_given(job.light.given):  # recorded as given, as Hydra records it
+                    write_job_record(folder, task.cfg, None, list(job.light.task_overrides),
+                                     hydra_text=record.render(self._fields(job.light, job.idx,
+                                                                           out)),
+                                     task_text=self._task_text(job.light))
             task.out_dir = out
             return
         config = self._full(job)
@@ -320,11 +474,10 @@ class VectorizedLauncher(Launcher):
 
         job = task.ref
         if job.light is not None:
-            _, job_log, sweep_dir, _, job_name = self._bases[id(job.light.base)]
-            job_log.configure(task.out_dir)
-            record_progress(sweep_dir, job.light.override_dirname or "(no overrides)",
-                            summary)
-            logging.config.dictConfig(self._hydra_log)
+            _, job_log, sweep_dir, _, job_name = self._bases[id(job.light.base)][1]
+            with job_log.active(task.out_dir, self._hydra_log):
+                record_progress(sweep_dir, job.light.override_dirname or "(no overrides)",
+                                summary)
             job.ret = JobReturn(overrides=list(job.overrides), cfg=task.cfg, hydra_cfg=None,
                                 working_dir=os.getcwd(), task_name=job_name,
                                 status=JobStatus.COMPLETED,
