@@ -394,38 +394,80 @@ INT64 = (-(2**63), 2**63 - 1)  # every integer in a config: what Parquet and tor
 SEED_RANGE = (0, INT64[1])  # HarnessSchema.seed: [0, inf) and 64 bits
 
 
-def validate(cfg: DictConfig) -> None:
+def containers(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(values, raw) of a composed config as plain containers: ``raw`` as written
+    (interpolations as their ``${...}`` text), ``values`` resolved (the same object when
+    nothing is interpolated, the usual case: one pass over the config instead of one
+    per key read). The checks below read these, not the config's nodes."""
+    raw = OmegaConf.to_container(cfg, resolve=False)
+    if not _interpolated(raw):
+        return raw, raw
+    return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True), raw
+
+
+def _interpolated(node: Any) -> bool:
+    if isinstance(node, dict):
+        return any(_interpolated(v) for k, v in node.items() if k != "hydra")
+    if isinstance(node, list):
+        return any(_interpolated(v) for v in node)
+    return isinstance(node, str) and ("${" in node or node == "???")
+
+
+def _schema_types(cfg: DictConfig, values: dict[str, Any]) -> dict[str, type]:
+    """The schema (dataclass) each mapping of ``values`` was composed from, by dotted
+    path (``""`` the root, ``trainer.early_stopping``); paths without one are left out."""
+    types: dict[str, type] = {}
+
+    def walk(node: Any, value: dict[str, Any], path: str) -> None:
+        kind = OmegaConf.get_type(node) if isinstance(node, DictConfig) else None
+        if is_dataclass(kind):
+            types[path] = kind
+        for key, item in value.items():
+            if isinstance(item, dict) and not (path == "" and key == "hydra"):
+                child = node._get_node(key) if isinstance(node, DictConfig) else None
+                walk(child, item, f"{path}.{key}" if path else str(key))
+
+    walk(cfg, values, "")
+    return types
+
+
+def validate(cfg: DictConfig, known: tuple[dict, dict] | None = None) -> None:
     """Check the composed config against its schemas and the rules that tie keys
     together; raise :class:`HarnessError` (one line, what is allowed) on the first
     mistake: a group whose option file is not a mapping or names no ``_target_``; a key
     its schema does not have (``+trainer.bogus=1``, ``+bogus=1``); a ranged or choice
     field out of range (a node without a schema is checked against the schema of its
-    ``_target_``); an integer beyond 64 bits; nesterov without momentum."""
+    ``_target_``); an integer beyond 64 bits; nesterov without momentum.
+    ``known``: :func:`containers` of ``cfg``, if already made."""
+    values, raw = known or containers(cfg)
+    types = _schema_types(cfg, values)
     for group in GROUPS:
-        _check_shape(group, cfg.get(group))
-    _check_node("", cfg)
+        _check_shape(group, values.get(group))
+    _check_node("", values, types)
     for group in GROUPS:
-        owner = str(cfg.loss.name) if group == "loss" else ""
-        _check_node(f"{group}.", cfg[group], owner, _schema_of(group, cfg[group]))
-    _check_ints("", cfg)
-    if cfg.optim.get("nesterov") and not cfg.optim.get("momentum"):
+        owner = str(values["loss"]["name"]) if group == "loss" else ""
+        _check_node(f"{group}.", values[group], types, owner,
+                    _schema_of(group, values[group], types))
+    _check_ints("", raw)
+    optim = values["optim"]
+    if optim.get("nesterov") and not optim.get("momentum"):
         raise HarnessError(f"optim.nesterov=true needs optim.momentum > 0 (Nesterov "
                            f"momentum without momentum); got optim.momentum="
-                           f"{cfg.optim.get('momentum')}. Set optim.momentum (e.g. 0.9) or "
+                           f"{optim.get('momentum')}. Set optim.momentum (e.g. 0.9) or "
                            "optim.nesterov=false.")
 
 
 def _check_shape(group: str, node: Any) -> None:
     """A group's node is a mapping with a ``_target_`` (the loss: and a ``name``)."""
-    if isinstance(node, DictConfig) and (group == "trainer" or "_target_" in node) and \
+    if isinstance(node, dict) and (group == "trainer" or "_target_" in node) and \
             (group != "loss" or "name" in node):
         return
     start = (f"an option file of {group} starts from its schema, `defaults: "
              f"[/schema/{group}/<name>@_here_, _self_]`, as the files in conf/{group}/ do "
              f"(<name>: {', '.join(group_options(group))})") if group != "trainer" else \
         "conf/trainer/default.yaml shows its keys"
-    if not isinstance(node, DictConfig):
-        what = "a list" if isinstance(node, (ListConfig, list)) else \
+    if not isinstance(node, dict):
+        what = "a list" if isinstance(node, list) else \
             f"{type(node).__name__} {node!r:.40}"
         raise HarnessError(f"the config of {group} is {what}, not a mapping of keys; {start}.")
     missing = "_target_" if "_target_" not in node else "name"
@@ -433,12 +475,11 @@ def _check_shape(group: str, node: Any) -> None:
     raise HarnessError(f"the config of {group} has no {missing} (its keys: {keys}); {start}.")
 
 
-def _schema_of(group: str, node: DictConfig) -> type | None:
-    """The schema ``node`` was composed from, else the one of the option whose
-    ``_target_`` (the loss: ``name``) it names; None when there is none."""
-    schema = OmegaConf.get_type(node)
-    if is_dataclass(schema):
-        return schema
+def _schema_of(group: str, node: dict[str, Any], types: dict[str, type]) -> type | None:
+    """The schema ``node`` (the group's) was composed from, else the one of the option
+    whose ``_target_`` (the loss: ``name``) it names; None when there is none."""
+    if group in types:
+        return types[group]
     target = node.get("name") if group == "loss" else node.get("_target_")
     for option, candidate in schemas().get(group, {}).items():
         default = option if group == "loss" else getattr(candidate, "_target_", None)
@@ -448,16 +489,15 @@ def _schema_of(group: str, node: DictConfig) -> type | None:
 
 
 def _check_ints(prefix: str, node: Any) -> None:
-    """Every integer in ``node`` (its lists included) fits in 64 bits."""
-    items = node.items_ex(resolve=False) if isinstance(node, DictConfig) else \
-        enumerate(node) if isinstance(node, ListConfig) else ()
+    """Every integer in ``node`` (a raw container: its lists included; an interpolation
+    is text here, checked where it is defined) fits in 64 bits."""
+    items = node.items() if isinstance(node, dict) else \
+        enumerate(node) if isinstance(node, list) else ()
     for key, value in items:
         if prefix == "" and key == "hydra":  # Hydra's own settings, not the run's
             continue
-        name = f"{prefix}{key}" if isinstance(node, DictConfig) else f"{prefix[:-1]}[{key}]"
-        if isinstance(value, (DictConfig, ListConfig)) and value._is_interpolation():
-            continue  # its value is checked where it is defined (reference.*)
-        if isinstance(value, (DictConfig, ListConfig)):
+        name = f"{prefix}{key}" if isinstance(node, dict) else f"{prefix[:-1]}[{key}]"
+        if isinstance(value, (dict, list)):
             _check_ints(f"{name}.", value)
         elif isinstance(value, int) and not isinstance(value, bool) and \
                 not INT64[0] <= value <= INT64[1]:
@@ -467,9 +507,9 @@ def _check_ints(prefix: str, node: Any) -> None:
                                f"[{lo}, {hi}] (what the results tables hold).")
 
 
-def _check_node(prefix: str, node: DictConfig, owner: str = "",
+def _check_node(prefix: str, node: dict[str, Any], types: dict[str, type], owner: str = "",
                 schema: type | None = None) -> None:
-    schema = schema or OmegaConf.get_type(node)
+    schema = schema or types.get(prefix.rstrip("."))
     if not is_dataclass(schema):
         return
     known = [f.name for f in fields(schema)]
@@ -483,12 +523,12 @@ def _check_node(prefix: str, node: DictConfig, owner: str = "",
     for f in fields(schema):
         if f.name not in node:  # an option file without its schema: its function's default
             continue
-        if isinstance(node[f.name], DictConfig):  # a nested schema (trainer.early_stopping)
+        if isinstance(node[f.name], dict):  # a nested schema (trainer.early_stopping)
             if prefix or f.name not in GROUPS:  # the groups: validate checks each itself
-                _check_node(f"{prefix}{f.name}.", node[f.name], owner)
+                _check_node(f"{prefix}{f.name}.", node[f.name], types, owner)
             continue
         check = f.metadata.get("check")
-        if check is None or f.name not in node:  # a node without its schema may lack keys
+        if check is None:
             continue
         value = node[f.name]
         if value is None and f.metadata.get("optional"):
@@ -502,8 +542,7 @@ def _check_node(prefix: str, node: DictConfig, owner: str = "",
             except InvalidParameterError as err:  # say it is a list, and which entry
                 raise InvalidParameterError(
                     prefix + f.name, owner,
-                    "a list of " + re.sub(r"^an? (\w+)", r"\1s", err.allowed),
-                    OmegaConf.to_container(value) if isinstance(value, ListConfig) else value
+                    "a list of " + re.sub(r"^an? (\w+)", r"\1s", err.allowed), value
                 ) from None
 
 
@@ -532,12 +571,17 @@ def _plain(value: Any) -> Any:
     return canonical(value)
 
 
-def canonicalise(cfg: DictConfig, changed: list | None = None) -> list:
+def canonicalise(cfg: DictConfig, changed: list | None = None,
+                 values: dict[str, Any] | None = None) -> list:
     """Make every float value of ``cfg`` (and of its lists) :func:`canonical`, in place:
     the run then computes with the value its run id was made from. A ``hydra`` node
     (Hydra's own settings, in a config composed for a sweep job) is left alone. Returns
-    what changed, ``(node, key or index, value before)`` each (see :func:`as_given`)."""
+    what changed, ``(node, key or index, value before)`` each (see :func:`as_given`).
+    ``values``: :func:`containers` of ``cfg`` (its values), when made: a config whose
+    floats are all canonical already (most) is then not walked."""
     changed = [] if changed is None else changed
+    if values is not None and not _noisy(values):
+        return changed
     for key in cfg:
         if key == "hydra":
             continue
@@ -555,6 +599,15 @@ def canonicalise(cfg: DictConfig, changed: list | None = None) -> list:
     return changed
 
 
+def _noisy(node: Any, top: bool = True) -> bool:
+    """Whether a plain container holds a float that is not :func:`canonical`."""
+    if isinstance(node, dict):
+        return any(_noisy(v, False) for k, v in node.items() if not (top and k == "hydra"))
+    if isinstance(node, list):
+        return any(_noisy(v, False) for v in node)
+    return isinstance(node, float) and canonical(node) != node
+
+
 @contextlib.contextmanager
 def as_given(changed: list) -> Iterator[None]:
     """While the block runs, the values :func:`canonicalise` changed are as they were
@@ -569,17 +622,20 @@ def as_given(changed: list) -> Iterator[None]:
             node[key] = canonical(value)
 
 
-def flatten(cfg: DictConfig, choices: dict[str, str]) -> dict[str, Any]:
+def flatten(cfg: DictConfig | dict[str, Any], choices: dict[str, str]) -> dict[str, Any]:
     """``{"loss": "huber", "loss.delta": 1.0, "data": "outliers", ..., "seed": 0}``.
 
     Group columns hold the chosen option's name; ``_target_`` and ``loss.name`` (already
-    the ``loss`` column) are left out.
+    the ``loss`` column) are left out. ``cfg``: a composed config, or the values of one
+    (:func:`containers`).
     """
     flat: dict[str, Any] = {}
+    if isinstance(cfg, DictConfig):
+        cfg = containers(cfg)[0]
 
     def put(prefix: str, node: Any) -> None:
         for key, value in node.items():
-            if isinstance(value, DictConfig):  # nested keys: trainer.early_stopping.patience
+            if isinstance(value, dict):  # nested keys: trainer.early_stopping.patience
                 put(f"{prefix}{key}.", value)
             else:
                 flat[f"{prefix}{key}"] = _plain(value)
@@ -587,7 +643,7 @@ def flatten(cfg: DictConfig, choices: dict[str, str]) -> dict[str, Any]:
     for group in GROUPS:
         flat[group] = choices.get(group, group)
         node = cfg.get(group)
-        if not isinstance(node, DictConfig):  # refused by validate(); its id stays defined
+        if not isinstance(node, dict):  # refused by validate(); its id stays defined
             continue
         put(f"{group}.", {k: v for k, v in node.items()
                           if k != "_target_" and not (group == "loss" and k == "name")})

@@ -36,10 +36,10 @@ from __future__ import annotations
 import copy
 import errno
 import hashlib
+import itertools
 import json
 import math
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -84,24 +84,27 @@ class CannotWrite(HarnessError):
         super().__init__(f"cannot write {path}: {self.strerror}; {hint}")
 
 
-def _umask() -> int:
-    """The process's umask, read without changing it where Linux shows it (changing it,
-    even for a moment, would race with another thread creating a file)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+_TEMP_NAMES = itertools.count()
+
+
+def _create_temp(path: Path) -> Path:
+    """A new, empty file beside ``path`` (``.<name>.<pid>.<n>.tmp``), created with
+    ``O_EXCL`` (never an existing file or a link) and the mode a plain ``open`` gives
+    (``0o666`` less the umask, applied by the kernel)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        tmp = path.parent / f".{path.name}.{os.getpid()}.{next(_TEMP_NAMES)}.tmp"
+        try:
+            os.close(os.open(tmp, flags, 0o666))
+            return tmp
+        except FileExistsError:  # left by a killed process of the same pid: the next name
+            continue
 
 
 def atomic_write(path: str | Path, write) -> None:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``:
     readers see the old file or the whole new one, never half of it. The file gets the
-    mode a plain ``open`` would give (``0o666`` less the umask), not ``mkstemp``'s 0600.
+    mode a plain ``open`` would give (``0o666`` less the umask).
 
     Any :class:`OSError` while creating, writing or renaming (a full disk, no
     permission, a read-only file system) removes the temporary file and raises
@@ -110,13 +113,11 @@ def atomic_write(path: str | Path, write) -> None:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        tmp = _create_temp(path)
     except OSError as err:
         raise CannotWrite(path, err) from None
-    os.close(fd)
     try:
         write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException as err:
         Path(tmp).unlink(missing_ok=True)

@@ -110,7 +110,7 @@ def test_a_bug_in_the_merge_keeps_its_traceback_and_a_non_zero_exit(tmp_path, mo
     def broken(folder):
         raise RuntimeError("a bug in the merge")
 
-    monkeypatch.setattr(results, "merge", broken)
+    monkeypatch.setattr(results, "merge_with_summaries", broken)
     proc = run_main("-m", "loss=mse", *TINY, f"hydra.sweep.dir={tmp_path}")
     assert proc.returncode == 1
     assert "Traceback" in proc.stderr and "RuntimeError: a bug in the merge" in proc.stderr

@@ -188,6 +188,7 @@ class Composer:
         self._parsed: dict[str, Any] = {}  # override text -> Hydra's parse (slow: ANTLR)
         self._choices: dict[int, tuple[DictConfig, dict[str, str]]] = {}
         self._numbers: dict[str, Any] = {}  # key -> a parsed plain number override of it
+        self._groups: dict[str, bool] = {}  # key -> whether it names a config group
 
     @classmethod
     def for_conf_dir(cls, conf_dir: str | Path, overrides: Sequence[str] = ()) -> Composer:
@@ -207,7 +208,11 @@ class Composer:
         return found[1]
 
     def _group(self, key: str) -> bool:
-        return key in self.groups or self.loader.repository.group_exists(key)
+        found = self._groups.get(key)
+        if found is None:
+            found = self._groups[key] = (key in self.groups
+                                         or self.loader.repository.group_exists(key))
+        return found
 
     def _plain(self, override: Any) -> bool:
         """A value override (``key=value`` of a config key, not of a group)."""

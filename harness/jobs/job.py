@@ -268,11 +268,13 @@ def check(cfg: DictConfig) -> list:
     the run id), and the schemas' ranges and rules hold (:func:`harness.config.validate`).
     Raises :class:`HarnessError` (one line) on the first mistake. Returns the floats
     made canonical (:func:`harness.config.as_given` shows them as given)."""
+    from harness.config import containers
     from harness.safety import check_config
 
-    check_config(cfg)
-    changed = canonicalise(cfg)
-    validate(cfg)
+    values, raw = containers(cfg)  # one pass over the config's nodes, read below
+    check_config(values)
+    changed = canonicalise(cfg, values=values)
+    validate(cfg, containers(cfg) if changed else (values, raw))
     return changed
 
 
