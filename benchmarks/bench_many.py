@@ -8,7 +8,10 @@ Whole commands, as a user types them, timed from outside (start-up included):
    ((wall(N) - wall(N0)) / (N - N0)): what one more job costs, start-up excluded;
 2. ``python -m harness.report`` on the largest tiny sweep;
 3. the 16-seed default-run sweep (``data=outliers``, the default MLP, 3 epochs) with the
-   sequential (basic) launcher and the vectorised one, side by side.
+   sequential (basic) launcher and the vectorised one, side by side, and the same with
+   one seed: the whole commands' ratio (start-up included: a few seconds of imports and
+   composition that no launcher can share out), and the ratio of what the 15 seeds
+   beyond the first cost each launcher ((wall(16) - wall(1)) / 15 per job).
 
 Each measurement is the median of ``--repeats`` runs, the commands of one repeat run in
 alternation. ``--root`` runs another checkout's code (e.g. an older commit, for a before/
@@ -32,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["hydra/launcher=vectorized", "data=outliers", "model=linear", "loss=huber",
         "data.n_samples=200", "trainer.epochs=1", "trainer.progress=false"]
-DEFAULT = ["data=outliers", "trainer.epochs=3", "trainer.progress=false", "seed=range(0,16)"]
+DEFAULT = ["data=outliers", "trainer.epochs=3", "trainer.progress=false"]
 
 
 def wall(args: list[str], root: Path) -> float:
@@ -68,12 +71,14 @@ def main() -> None:
                               str(Path(tmp) / f"report{r}")], root))
                 shutil.rmtree(out, ignore_errors=True)
             if not args.no_default:
-                for launcher in ("basic", "vectorized"):
-                    out = Path(tmp) / f"default-{launcher}-{r}"
-                    times.setdefault(f"default x16 {launcher}", []).append(
-                        wall(["-m", "harness", "-m", *DEFAULT, f"hydra/launcher={launcher}",
-                              f"hydra.sweep.dir={out}"], root))
-                    shutil.rmtree(out, ignore_errors=True)
+                for seeds in (16, 1):
+                    for launcher in ("basic", "vectorized"):
+                        out = Path(tmp) / f"default-{launcher}-{seeds}-{r}"
+                        times.setdefault(f"default x{seeds} {launcher}", []).append(
+                            wall(["-m", "harness", "-m", *DEFAULT, f"seed=range(0,{seeds})",
+                                  f"hydra/launcher={launcher}", f"hydra.sweep.dir={out}"],
+                                 root))
+                        shutil.rmtree(out, ignore_errors=True)
     med = {k: statistics.median(v) for k, v in times.items()}
     print(f"code: {root}; median of {args.repeats} run(s) per command")
     print(f"{'command':30}{'wall s':>9}{'per job ms':>12}")
@@ -86,8 +91,15 @@ def main() -> None:
         print(f"{f'report of the {sizes[-1]}-job sweep':30}{med[f'report {sizes[-1]}']:9.2f}")
     if not args.no_default:
         b, v = med["default x16 basic"], med["default x16 vectorized"]
-        print(f"{'default run x16, basic':30}{b:9.2f}")
-        print(f"{'default run x16, vectorized':30}{v:9.2f}   basic / vectorized = {b / v:.2f}x")
+        b1, v1 = med["default x1 basic"], med["default x1 vectorized"]
+        pb, pv = (b - b1) / 15, (v - v1) / 15
+        print(f"{'default run x1, basic':30}{b1:9.2f}")
+        print(f"{'default run x1, vectorized':30}{v1:9.2f}")
+        print(f"{'default run x16, basic':30}{b:9.2f}{pb * 1000:12.1f}")
+        print(f"{'default run x16, vectorized':30}{v:9.2f}{pv * 1000:12.1f}")
+        print(f"basic / vectorized: whole commands {b / v:.2f}x; the 15 seeds beyond the "
+              f"first {pb / pv:.2f}x" if pv > 0 else
+              f"basic / vectorized: whole commands {b / v:.2f}x")
 
 
 if __name__ == "__main__":

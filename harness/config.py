@@ -394,11 +394,65 @@ INT64 = (-(2**63), 2**63 - 1)  # every integer in a config: what Parquet and tor
 SEED_RANGE = (0, INT64[1])  # HarnessSchema.seed: [0, inf) and 64 bits
 
 
-def containers(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+class Plain(dict):
+    """A job's config as plain values, read as a ``DictConfig`` is read
+    (``cfg.trainer.epochs``, ``cfg.get("seed")``, ``cfg["loss"]``, ``"x" in cfg``):
+    what a sweep job composed without a config of its own (see
+    :meth:`harness.jobs.compose.Composer.light`) carries. Its mappings are ``Plain`` too,
+    each knowing its dotted ``path`` (so an error can name ``data._target_``); the root
+    knows the schema each mapping was composed from (``schema_types``, see
+    :func:`validate`). :func:`as_container` gives plain ``dict`` copies."""
+
+    __slots__ = ("path", "schema_types")
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(f"{self.path}.{key}" if self.path else key) from None
+
+    def _get_full_key(self, key: Any) -> str:  # what harness.safety.target_key reads
+        return self.path
+
+    @classmethod
+    def of(cls, container: dict[str, Any], path: str = "",
+           types: dict[str, type] | None = None) -> Plain:
+        """A deep copy of a plain ``container`` as a ``Plain`` tree (lists are copied)."""
+        made = cls()
+        made.path, made.schema_types = path, types
+        for key, value in container.items():
+            made[key] = _plain_copy(value, f"{path}.{key}" if path else str(key))
+        return made
+
+
+def _plain_copy(value: Any, path: str) -> Any:
+    if isinstance(value, dict):
+        return Plain.of(value, path)
+    if isinstance(value, list):
+        return [_plain_copy(v, path) for v in value]
+    return value
+
+
+def as_container(node: Any) -> Any:
+    """A config node's values as plain containers (a fresh copy, interpolations
+    resolved): ``OmegaConf.to_container(node, resolve=True)`` for a ``DictConfig``, a
+    deep copy into ``dict`` and ``list`` for a :class:`Plain` node."""
+    if isinstance(node, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(node, resolve=True)
+    if isinstance(node, dict):
+        return {k: as_container(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [as_container(v) for v in node]
+    return node
+
+
+def containers(cfg: DictConfig | Plain) -> tuple[dict[str, Any], dict[str, Any]]:
     """(values, raw) of a composed config as plain containers: ``raw`` as written
     (interpolations as their ``${...}`` text), ``values`` resolved (the same object when
     nothing is interpolated, the usual case: one pass over the config instead of one
     per key read). The checks below read these, not the config's nodes."""
+    if isinstance(cfg, Plain):  # plain values already (never interpolated)
+        return cfg, cfg
     raw = OmegaConf.to_container(cfg, resolve=False)
     if not _interpolated(raw):
         return raw, raw
@@ -413,9 +467,15 @@ def _interpolated(node: Any) -> bool:
     return isinstance(node, str) and ("${" in node or node == "???")
 
 
-def _schema_types(cfg: DictConfig, values: dict[str, Any]) -> dict[str, type]:
-    """The schema (dataclass) each mapping of ``values`` was composed from, by dotted
-    path (``""`` the root, ``trainer.early_stopping``); paths without one are left out."""
+def schema_types(cfg: DictConfig | Plain, values: dict[str, Any] | None = None
+                 ) -> dict[str, type]:
+    """The schema (dataclass) each mapping of ``cfg`` was composed from, by dotted path
+    (``""`` the root, ``trainer.early_stopping``); paths without one are left out.
+    ``values``: :func:`containers` of ``cfg``, if made. A :class:`Plain` config carries
+    them (those of the composition it was made from)."""
+    if isinstance(cfg, Plain):
+        return cfg.schema_types or {}
+    values = containers(cfg)[0] if values is None else values
     types: dict[str, type] = {}
 
     def walk(node: Any, value: dict[str, Any], path: str) -> None:
@@ -440,7 +500,7 @@ def validate(cfg: DictConfig, known: tuple[dict, dict] | None = None) -> None:
     ``_target_``); an integer beyond 64 bits; nesterov without momentum.
     ``known``: :func:`containers` of ``cfg``, if already made."""
     values, raw = known or containers(cfg)
-    types = _schema_types(cfg, values)
+    types = schema_types(cfg, values)
     for group in GROUPS:
         _check_shape(group, values.get(group))
     _check_node("", values, types)
@@ -571,7 +631,7 @@ def _plain(value: Any) -> Any:
     return canonical(value)
 
 
-def canonicalise(cfg: DictConfig, changed: list | None = None,
+def canonicalise(cfg: DictConfig | Plain, changed: list | None = None,
                  values: dict[str, Any] | None = None) -> list:
     """Make every float value of ``cfg`` (and of its lists) :func:`canonical`, in place:
     the run then computes with the value its run id was made from. A ``hydra`` node
@@ -582,6 +642,8 @@ def canonicalise(cfg: DictConfig, changed: list | None = None,
     changed = [] if changed is None else changed
     if values is not None and not _noisy(values):
         return changed
+    if not isinstance(cfg, DictConfig):  # a Plain config: its own dicts and lists
+        return _canonicalise_plain(cfg, changed)
     for key in cfg:
         if key == "hydra":
             continue
@@ -596,6 +658,19 @@ def canonicalise(cfg: DictConfig, changed: list | None = None,
         elif isinstance(value, float) and canonical(value) != value:
             changed.append((cfg, key, value))
             cfg[key] = canonical(value)
+    return changed
+
+
+def _canonicalise_plain(node: Any, changed: list, top: bool = True) -> list:
+    items = node.items() if isinstance(node, dict) else enumerate(node)
+    for key, value in list(items):
+        if top and key == "hydra":
+            continue
+        if isinstance(value, (dict, list)):
+            _canonicalise_plain(value, changed, False)
+        elif isinstance(value, float) and canonical(value) != value:
+            changed.append((node, key, value))
+            node[key] = canonical(value)
     return changed
 
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import copy
 import errno
+import functools
 import hashlib
 import itertools
 import json
@@ -171,7 +172,28 @@ def write_json(path: str | Path, obj: Any) -> None:
     atomic_write(path, lambda p: Path(p).write_text(text))
 
 
-def write_run(run_dir: str | Path, metrics: pd.DataFrame, summary: dict[str, Any]) -> None:
+@functools.cache
+def _metrics_schema() -> pa.Schema:
+    """The Arrow schema pandas gives a run's metric rows (``run_id``, ``epoch``,
+    ``split``, ``metric``, ``value``: text, int64, text, text, float64), its pandas
+    metadata included: the file :func:`metrics_table` makes is the one ``to_parquet``
+    of the same rows as a DataFrame makes."""
+    template = pd.DataFrame([("r", 1, "s", "m", 0.5)], columns=METRIC_COLUMNS)
+    return pa.Table.from_pandas(template, preserve_index=False).schema
+
+
+def metrics_table(rows: list[tuple]) -> pa.Table:
+    """A run's metric rows, ``(run_id, epoch, split, metric, value)`` each, as the Arrow
+    table :func:`write_run` writes (without building a DataFrame first)."""
+    schema = _metrics_schema()
+    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in METRIC_COLUMNS]
+    return pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(columns, schema,
+                                                                           strict=True)],
+                                schema=schema)
+
+
+def write_run(run_dir: str | Path, metrics: pd.DataFrame | pa.Table,
+              summary: dict[str, Any]) -> None:
     """Write one run's metrics and then its summary, each atomically. A summary already
     there (an earlier, failed attempt in the same folder) is removed first, so a write
     that stops half-way leaves an unfinished run, never an old summary beside new
@@ -182,7 +204,8 @@ def write_run(run_dir: str | Path, metrics: pd.DataFrame, summary: dict[str, Any
     except OSError as err:
         raise CannotWrite(run_dir / SUMMARY_FILE, err) from None
     _WRITTEN.pop(_key(run_dir), None)
-    table = pa.Table.from_pandas(metrics, preserve_index=False)
+    table = metrics if isinstance(metrics, pa.Table) else \
+        pa.Table.from_pandas(metrics, preserve_index=False)
     atomic_write(run_dir / METRICS_FILE, lambda p: pq.write_table(table, p))
     text = dumps(summary)
     atomic_write(run_dir / SUMMARY_FILE, lambda p: Path(p).write_text(text))

@@ -252,3 +252,64 @@ def test_a_number_parsed_like_its_key_is_what_hydras_grammar_gives(text):
 
 FAST = {"seed=5", "seed=-5", "seed=99999999999999999999999", "optim.lr=0.25",
         "optim.lr=-0.0", "optim.lr=0.30000000000000004"}
+
+
+@pytest.mark.parametrize("overrides, kind", [
+    (["seed=3"], "Plain"),
+    (["loss=huber", "loss.delta=2", "seed=1"], "Plain"),  # an int given to a float key
+    (["data=binary", "loss=hinge", "data.label_noise=0", "optim.lr=0.01"], "Plain"),
+    (["model=mlp", "trainer.epochs=7", "trainer.device=cpu"], "Plain"),
+    (["data=mnist1d", "seed=2"], "DictConfig"),  # its reference schedule interpolates
+])
+def test_a_light_jobs_plain_values_are_the_configs_values(overrides, kind):
+    """Issue 18: a sweep job's task config is plain values (no config of its own) when
+    its composition has no interpolation; they are, key for key and type for type, the
+    values Hydra's composition of the same overrides holds."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    from harness.config import register_configs
+    from harness.jobs.compose import Composer
+
+    register_configs()
+    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(CONF)))
+    master = loader.load_configuration("config", overrides=["hydra.sweep.dir=/tmp/x"],
+                                       run_mode=RunMode.MULTIRUN)
+    composer = Composer(loader, master)
+    for extra in ([], ["seed=11"]):  # the composition's first job, and a later one
+        light = composer.light([*overrides, *extra])
+        assert type(light.task).__name__ == kind
+        full = loader.load_sweep_config(master, [*overrides, *extra])
+        expected = OmegaConf.to_container(
+            OmegaConf.masked_copy(full, [k for k in full if k != "hydra"]), resolve=True)
+        got = (dict(light.task) if kind == "Plain"
+               else OmegaConf.to_container(light.task, resolve=True))
+
+        def typed(node):
+            if isinstance(node, dict):
+                return {k: typed(v) for k, v in node.items()}
+            if isinstance(node, list):
+                return [typed(v) for v in node]
+            return (type(node).__name__, node)
+
+        assert typed(got) == typed(expected)
+    if kind == "Plain":
+        assert light.task.trainer.epochs == light.task["trainer"]["epochs"]
+        assert light.task.data._get_full_key(None) == "data"
+
+
+def test_a_value_its_key_refuses_gets_hydras_own_error():
+    """A value the config's type check refuses is not made plain: Hydra composes that
+    job and says why, as for any sweep."""
+    from hydra.errors import ConfigCompositionException
+
+    from harness.config import register_configs
+    from harness.jobs.compose import Composer
+
+    register_configs()
+    composer = Composer.for_conf_dir(CONF, ["hydra.sweep.dir=/tmp/x"])
+    assert type(composer.light(["seed=1"]).task).__name__ == "Plain"
+    with pytest.raises(ConfigCompositionException, match="optim.lr=abc"):
+        composer.light(["seed=1", "optim.lr=abc"])

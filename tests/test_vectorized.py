@@ -308,3 +308,26 @@ def test_early_stopping_stacked_matches_each_member_alone():
     for a, b in zip(expected, got, strict=True):
         assert (a.best_epoch, a.stopped_epoch) == (b.best_epoch, b.stopped_epoch)
         assert_same(a, b, 2e-4)
+
+
+# ---------------------------------------------------------------- issue 18: records in pieces
+ITEMS = ["loss=huber", "seed=5", "x=" + "a b " * 40, "q='x'", "k=: v", "#c", "- d", "ü=1",
+         "data.n_samples=200", "optim.lr=1e-3", "on=yes", "null=~"]
+
+
+@pytest.mark.parametrize("path,value", [
+    (("hydra", "overrides", "task"), ITEMS), (("hydra", "overrides", "task"), []),
+    (("hydra", "overrides", "task"), ["only"]), (("hydra", "job", "id"), "5"),
+    (("hydra", "job", "id"), "05"), (("hydra", "job", "num"), 12), (("seed",), 3),
+    (("data", "n_samples"), -4), (("x",), True), (("hydra", "job", "id"), "0"),
+])
+def test_a_records_values_written_in_pieces_are_what_the_dumper_writes(path, value):
+    """The vectorised launcher writes each job's values into its .hydra records from
+    memoised pieces (a number's digits, a list's items one by one): the lines are those
+    OmegaConf's YAML dumper writes for the whole value, item pairs in either order."""
+    from hydra_plugins.harness_vectorized.launcher import _dump, _in_context
+
+    assert _in_context(path, value) == _dump(path, value)
+    if isinstance(value, list):
+        for a, b in zip(value, value[1:] + value[:1], strict=True):
+            assert _in_context(path, [a, b]) == _dump(path, [a, b])

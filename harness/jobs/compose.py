@@ -82,8 +82,7 @@ def write_job_record(folder: str | Path, task_cfg: DictConfig | None,
     ``hydra_cfg`` and ``task_cfg``). ``overrides``: a ``ListConfig`` or a list of str."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    texts = (("config.yaml", task_text if task_text is not None
-              else OmegaConf.to_yaml(task_cfg)),
+    texts = (("config.yaml", task_text if task_text is not None else to_yaml(task_cfg)),
              ("hydra.yaml", hydra_text if hydra_text is not None
               else OmegaConf.to_yaml(hydra_cfg)),
              ("overrides.yaml", to_yaml(overrides)))
@@ -94,15 +93,45 @@ def write_job_record(folder: str | Path, task_cfg: DictConfig | None,
 
 
 def to_yaml(value: Any) -> str:
-    """``OmegaConf.to_yaml(value)``, for a config or a plain list, dict or value: the
-    same dump of the same container (a plain one is not wrapped in a config first)."""
+    """``OmegaConf.to_yaml(value)``, for a config or a plain list, dict or value (a
+    :class:`harness.config.Plain` too): the same dump of the same container (a plain one
+    is not wrapped in a config first)."""
     if isinstance(value, (DictConfig, ListConfig)):
         return OmegaConf.to_yaml(value)
     import yaml
     from omegaconf._utils import get_omega_conf_dumper
 
+    from harness.config import as_container
+
+    value = as_container(value)  # dict and list themselves (the dumper's types)
+
     return yaml.dump(value, default_flow_style=False, allow_unicode=True, sort_keys=False,
                      Dumper=get_omega_conf_dumper())
+
+
+def _value_node(task: DictConfig, path: str) -> Any:
+    """The value node at dotted ``path`` of ``task`` (a key of existing mappings only),
+    or False when there is none there (a new key, a mapping, a list, an interpolation)."""
+    from omegaconf import ValueNode
+
+    node: Any = task
+    for part in path.split("."):
+        if not isinstance(node, DictConfig) or not part.isidentifier() or part not in node:
+            return False
+        node = node._get_node(part)
+    if not isinstance(node, ValueNode) or node._is_interpolation():
+        return False
+    return node
+
+
+def _has_enum(node: Any) -> bool:
+    import enum
+
+    if isinstance(node, dict):
+        return any(_has_enum(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_has_enum(v) for v in node)
+    return isinstance(node, enum.Enum)
 
 
 _INT = re.compile(r"(?:0|-?[1-9][0-9]*)")  # what Hydra's grammar reads as this int
@@ -189,6 +218,9 @@ class Composer:
         self._choices: dict[int, tuple[DictConfig, dict[str, str]]] = {}
         self._numbers: dict[str, Any] = {}  # key -> a parsed plain number override of it
         self._groups: dict[str, bool] = {}  # key -> whether it names a config group
+        # composition -> (its task config, that as plain values, schema types, value
+        # nodes by key) for jobs made as plain values; None: those jobs are configs
+        self._plain_bases: dict[tuple[str, ...], Any] = {}
 
     @classmethod
     def for_conf_dir(cls, conf_dir: str | Path, overrides: Sequence[str] = ()) -> Composer:
@@ -303,7 +335,16 @@ class Composer:
 
     def light(self, overrides: Sequence[str]) -> LightJob | None:
         """The job without a copy of Hydra's node (:class:`LightJob`, kept until
-        :meth:`take_light`); None for a job Hydra must compose itself."""
+        :meth:`take_light`); None for a job Hydra must compose itself.
+
+        Its task config is a :class:`harness.config.Plain` (plain values, no config
+        nodes: a thousand jobs are a thousand small dicts, not a thousand copies of a
+        config) wherever the composition holds plain values only and each of the
+        job's values goes through its config node's own type check and conversion
+        (``data.outlier_frac=0`` is ``0.0``) without error; the first such job of each
+        composition is checked against the config its overrides give the ordinary way,
+        value for value. Otherwise (an interpolation, a value the node refuses, whose
+        error the ordinary way then gives) it is a ``DictConfig``."""
         from hydra._internal.config_loader_impl import ConfigLoaderImpl
 
         key = tuple(overrides)
@@ -314,12 +355,73 @@ class Composer:
             return None
         parsed, plain, structural = split
         base = self.bases[structural]
-        task = OmegaConf.masked_copy(base, [k for k in base if k != "hydra"])
-        ConfigLoaderImpl._apply_overrides_to_config(plain, task)
+        task = self._plain_task(structural, plain)
+        if task is None:
+            task = OmegaConf.masked_copy(base, [k for k in base if k != "hydra"])
+            ConfigLoaderImpl._apply_overrides_to_config(plain, task)
         task_overrides, dirname = self._job_fields(parsed, base)
         job = self.light_jobs[key] = LightJob(key, task, base, task_overrides, dirname, self,
                                               tuple(o.key_or_group for o in plain))
         return job
+
+    def _plain_task(self, structural: tuple[str, ...], plain: list) -> Any:
+        """The task config of a job of composition ``structural`` with value overrides
+        ``plain``, as a :class:`harness.config.Plain`; None where it must be a config
+        (see :meth:`light`)."""
+        from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+        from harness.config import _interpolated, schema_types
+
+        made = self._plain_bases.get(structural, False)
+        if made is False:  # first job of this composition: its plain form, if it has one
+            base = self.bases[structural]
+            task = OmegaConf.masked_copy(base, [k for k in base if k != "hydra"])
+            raw = OmegaConf.to_container(task, resolve=False)
+            made = None if _interpolated(raw) or _has_enum(raw) else \
+                (task, raw, schema_types(task, raw), {})
+            self._plain_bases[structural] = made
+            if made is not None:  # held against the ordinary way, value for value
+                job = self._plain_job(made, plain)
+                slow = copy.deepcopy(task)
+                try:
+                    ConfigLoaderImpl._apply_overrides_to_config(plain, slow)
+                    same = job is not None and OmegaConf.to_container(
+                        slow, resolve=False) == job
+                except Exception:
+                    same = False
+                if not same:
+                    self._plain_bases[structural] = None
+                return job if same else None
+        return None if made is None else self._plain_job(made, plain)
+
+    @staticmethod
+    def _plain_job(made: tuple, plain: list) -> Any:
+        from harness.config import Plain
+
+        task, raw, types, nodes = made
+        values = Plain.of(raw, types=types)
+        for override in plain:
+            path = override.key_or_group
+            node = nodes.get(path)
+            if node is None:
+                node = nodes[path] = _value_node(task, path)
+            if node is False:
+                return None
+            try:  # the node's own type check and conversion, on a copy
+                probe = copy.copy(node)
+                probe._set_value(override.value())
+                value = probe._value()
+            except Exception:
+                return None
+            if isinstance(value, (dict, list)) or (isinstance(value, str) and (
+                    "${" in value or value == "???")):
+                return None
+            where = values
+            *parents, last = path.split(".")
+            for part in parents:
+                where = where[part]
+            where[last] = value
+        return values
 
     def take_light(self, overrides: Sequence[str]) -> LightJob | None:
         """The light job of ``overrides`` if this composer made it, handed over."""

@@ -24,12 +24,12 @@ from typing import Any
 
 import pandas as pd
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 import harness
 import losses
 from harness import results
-from harness.config import canonicalise, flatten, validate
+from harness.config import as_container, canonicalise, flatten, validate
 from harness.errors import HarnessError
 from harness.seeding import derive_seeds
 from harness.training.loop import Alone, EarlyStop, FitResult, fit, member_splits
@@ -92,7 +92,7 @@ def bind(node: DictConfig, **extra: Any) -> tuple[Any, dict[str, Any]]:
     project, torch and scikit-learn are resolved (:mod:`harness.safety`)."""
     from harness.safety import resolve, target_key
 
-    kwargs = OmegaConf.to_container(node, resolve=True)
+    kwargs = as_container(node)
     target = kwargs.pop("_target_", None)
     key = target_key(node)
     fn = resolve(target, key)
@@ -118,7 +118,7 @@ def call(node: DictConfig, **extra: Any) -> Any:
 
 def build_loss(cfg: DictConfig) -> losses.Loss:
     """The configured loss (``cfg.loss``: ``name`` and its parameters)."""
-    params = OmegaConf.to_container(cfg.loss, resolve=True)
+    params = as_container(cfg.loss)
     params.pop("_target_", None)
     name = params.pop("name")
     try:
@@ -131,7 +131,7 @@ def data_task(cfg: DictConfig) -> str:
     """The task of the configured data set, known before any data is generated."""
     from harness.data import task_of
 
-    return task_of(cfg.data._target_, OmegaConf.to_container(cfg.data, resolve=True))
+    return task_of(cfg.data._target_, as_container(cfg.data))
 
 
 def check_fit(loss: losses.Loss, task: str, data_name: str) -> None:
@@ -368,7 +368,7 @@ def _prepare_baseline(task: Task, kind: str, data_name: str, threads: int,
 
 def optim_settings(cfg: DictConfig) -> dict:
     """The optimiser node's keyword arguments (without ``_target_``)."""
-    node = OmegaConf.to_container(cfg.optim, resolve=True)
+    node = as_container(cfg.optim)
     node.pop("_target_", None)
     return node
 
@@ -454,8 +454,7 @@ def finish(job: Prepared, result: FitResult, extra: dict[str, Any] | None = None
         **(extra or {}),
         "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
     })
-    metrics = pd.DataFrame([(summary["run_id"], *r) for r in result.rows],
-                           columns=results.METRIC_COLUMNS)
+    metrics = results.metrics_table([(summary["run_id"], *r) for r in result.rows])
     results.write_run(job.task.out_dir, metrics, summary)
     trackers = list(job.cfg.trainer.get("trackers") or [])
     if trackers:  # after the files: a tracker that fails never loses a run

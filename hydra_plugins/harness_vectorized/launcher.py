@@ -32,6 +32,7 @@ import copy
 import logging
 import logging.config
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence  # noqa: UP035  (OmegaConf needs these)
@@ -79,10 +80,57 @@ class _Job:
     ret: Optional[JobReturn] = None  # noqa: UP045
 
 
+_DIGITS = re.compile(r"0|[1-9][0-9]*")
+_PLACE = 987654321  # a number no value of a job is made of (see _in_context)
+_RENDERED: Dict[tuple, str] = {}  # noqa: UP006  ((path, kind, value) -> text; bounded below)
+
+
 def _in_context(path: Sequence[str], value: Any) -> str:
     """The YAML lines ``value`` gets at ``path`` inside a document (same indentation
     and key, so the same quoting and line breaks as in the whole document), written by
-    OmegaConf's own YAML dumper as ``OmegaConf.to_yaml`` calls it."""
+    OmegaConf's own YAML dumper as ``OmegaConf.to_yaml`` calls it.
+
+    A job's values are mostly numbers and lists of override strings, each new in each
+    job: an integer (or the text of one) is written as the placeholder number's lines
+    with its digits in their place, and a list of strings item by item, each item's
+    lines rendered once (an item of a block sequence is written on its own: its lines
+    do not depend on the other items)."""
+    path = tuple(path)
+    if type(value) is int or (type(value) is str and _DIGITS.fullmatch(value)):
+        kind = "int" if type(value) is int else "digits"
+        placed = _rendered(path, kind, _PLACE if kind == "int" else str(_PLACE))
+        if placed.count(str(_PLACE)) == 1:
+            return placed.replace(str(_PLACE), str(value))
+    if type(value) is list and value and all(type(v) is str for v in value):
+        head = _rendered(path, "head", None)
+        items = [_rendered(path, "item", v) for v in value]
+        if head is not None and all(i is not None for i in items):
+            return head + "".join(items)
+    return _dump(path, value)
+
+
+def _rendered(path: tuple, kind: str, value: Any) -> Any:
+    """Memo of :func:`_dump` pieces: ``head`` (a list's lines before its items),
+    ``item`` (one item's lines in that list; None where they cannot be cut out), and
+    whole renderings of placeholder values."""
+    key = (path, kind, value)
+    if key not in _RENDERED:
+        if len(_RENDERED) > 50_000:
+            _RENDERED.clear()
+        if kind in ("head", "item"):
+            placed = _dump(path, ["@@harness-item@@"])
+            head = placed[:placed.rfind("\n", 0, placed.rfind("- ")) + 1]  # whole lines
+            one = _dump(path, [value]) if kind == "item" else placed
+            lines = one[len(head):] if one.startswith(head) else None
+            _RENDERED[key] = head if kind == "head" else (
+                lines if lines is not None and lines.lstrip(" ").startswith("- ") else None)
+        else:
+            _RENDERED[key] = _dump(path, value)
+    return _RENDERED[key]
+
+
+def _dump(path: Sequence[str], value: Any) -> str:
+    """:func:`_in_context`, written by the YAML dumper itself."""
     import yaml
     from omegaconf._utils import get_omega_conf_dumper
 
@@ -143,7 +191,11 @@ class _TaskRecord:
         self.ok = all(p and all(part.isidentifier() for part in p) for p in self.paths)
         if not self.ok:
             return
-        container = OmegaConf.to_container(light.task, resolve=False, enum_to_str=True)
+        from harness.config import as_container
+
+        plain = not isinstance(light.task, DictConfig)  # a harness.config.Plain
+        container = as_container(light.task) if plain else \
+            OmegaConf.to_container(light.task, resolve=False, enum_to_str=True)
         self.sentinels = []
         for i, path in enumerate(self.paths):
             node = container
@@ -158,14 +210,27 @@ class _TaskRecord:
         from harness.jobs.compose import to_yaml
 
         self.template = to_yaml(container)
+        if plain:  # what the ordinary way records: the task of the whole config
+            full = light.full()
+            expected = OmegaConf.to_yaml(OmegaConf.masked_copy(
+                full, [k for k in full if k != "hydra"]))
+        else:
+            expected = OmegaConf.to_yaml(light.task)
         self.ok = all(self.template.count(t) == 1 for t in self.sentinels) and \
-            self.render(light) == OmegaConf.to_yaml(light.task)
+            self.render(light) == expected
 
     def render(self, light: Any) -> Optional[str]:  # noqa: UP045
         """The job's ``config.yaml`` text; None when a value is not a plain one."""
         text = self.template
         for path, sentinel in zip(self.paths, self.sentinels, strict=True):
             node = light.task
+            if not isinstance(node, DictConfig):  # plain values
+                for part in path:
+                    node = node[part]
+                if isinstance(node, (dict, list)):
+                    return None
+                text = text.replace(sentinel, _in_context(path, node))
+                continue
             for part in path[:-1]:
                 node = node._get_node(part)
             value = node._get_node(path[-1])
