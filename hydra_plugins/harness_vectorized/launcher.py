@@ -117,13 +117,14 @@ def _rendered(path: tuple, kind: str, value: Any) -> Any:
     if key not in _RENDERED:
         if len(_RENDERED) > 50_000:
             _RENDERED.clear()
-        if kind in ("head", "item"):
+        if kind == "head":
             placed = _dump(path, ["@@harness-item@@"])
-            head = placed[:placed.rfind("\n", 0, placed.rfind("- ")) + 1]  # whole lines
-            one = _dump(path, [value]) if kind == "item" else placed
+            _RENDERED[key] = placed[:placed.rfind("\n", 0, placed.rfind("- ")) + 1]
+        elif kind == "item":
+            head, one = _rendered(path, "head", None), _dump(path, [value])
             lines = one[len(head):] if one.startswith(head) else None
-            _RENDERED[key] = head if kind == "head" else (
-                lines if lines is not None and lines.lstrip(" ").startswith("- ") else None)
+            _RENDERED[key] = (lines if lines is not None and lines.lstrip(" ").startswith("- ")
+                              else None)
         else:
             _RENDERED[key] = _dump(path, value)
     return _RENDERED[key]
