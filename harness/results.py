@@ -33,7 +33,6 @@ read-only file system, a quota) raises :class:`CannotWrite`, a one-line
 
 from __future__ import annotations
 
-import copy
 import errno
 import functools
 import hashlib
@@ -88,18 +87,24 @@ class CannotWrite(HarnessError):
 _TEMP_NAMES = itertools.count()
 
 
-def _create_temp(path: Path) -> Path:
-    """A new, empty file beside ``path`` (``.<name>.<pid>.<n>.tmp``), created with
-    ``O_EXCL`` (never an existing file or a link) and the mode a plain ``open`` gives
-    (``0o666`` less the umask, applied by the kernel)."""
+def _create_temp(path: Path) -> tuple[Path, int]:
+    """A new, empty file beside ``path`` (``.<name>.<pid>.<n>.tmp``) and its descriptor,
+    open for writing: created with ``O_EXCL`` (never an existing file or a link) and the
+    mode a plain ``open`` gives (``0o666`` less the umask, applied by the kernel). The
+    folder is made (with its parents) when it does not exist yet."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    made = False
     while True:
         tmp = path.parent / f".{path.name}.{os.getpid()}.{next(_TEMP_NAMES)}.tmp"
         try:
-            os.close(os.open(tmp, flags, 0o666))
-            return tmp
+            return tmp, os.open(tmp, flags, 0o666)
         except FileExistsError:  # left by a killed process of the same pid: the next name
             continue
+        except FileNotFoundError:
+            if made:
+                raise
+            path.parent.mkdir(parents=True, exist_ok=True)
+            made = True
 
 
 def atomic_write(path: str | Path, write) -> None:
@@ -111,14 +116,31 @@ def atomic_write(path: str | Path, write) -> None:
     permission, a read-only file system) removes the temporary file and raises
     :class:`CannotWrite` naming ``path``; any other exception from ``write`` is raised as
     it is, after the temporary file is removed."""
-    path = Path(path)
+    _atomic(Path(path), write)
+
+
+def atomic_write_data(path: str | Path, data: str | bytes) -> None:
+    """:func:`atomic_write` of ``data`` (text is written as UTF-8), through the
+    temporary file's own descriptor (one open, not two)."""
+    _atomic(Path(path), data.encode("utf-8") if isinstance(data, str) else data)
+
+
+def _atomic(path: Path, write: Any) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = _create_temp(path)
+        tmp, fd = _create_temp(path)
     except OSError as err:
         raise CannotWrite(path, err) from None
     try:
-        write(tmp)
+        if isinstance(write, bytes):
+            try:
+                view = memoryview(write)
+                while view:
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
+        else:
+            os.close(fd)
+            write(tmp)
         os.replace(tmp, path)
     except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
@@ -168,8 +190,7 @@ def loads(text: str) -> Any:
 
 def write_json(path: str | Path, obj: Any) -> None:
     """Write ``obj`` to ``path`` as strict JSON, atomically."""
-    text = dumps(obj)
-    atomic_write(path, lambda p: Path(p).write_text(text))
+    atomic_write_data(path, dumps(obj))
 
 
 @functools.cache
@@ -206,18 +227,20 @@ def write_run(run_dir: str | Path, metrics: pd.DataFrame | pa.Table,
     _WRITTEN.pop(_key(run_dir), None)
     table = metrics if isinstance(metrics, pa.Table) else \
         pa.Table.from_pandas(metrics, preserve_index=False)
-    atomic_write(run_dir / METRICS_FILE, lambda p: pq.write_table(table, p))
+    sink = pa.BufferOutputStream()  # the file made in memory, written in one call
+    pq.write_table(table, sink)
+    atomic_write_data(run_dir / METRICS_FILE, sink.getvalue().to_pybytes())
     text = dumps(summary)
-    atomic_write(run_dir / SUMMARY_FILE, lambda p: Path(p).write_text(text))
+    atomic_write_data(run_dir / SUMMARY_FILE, text)
     _remember(run_dir, table, text)
 
 
 # ---------------------------------------------------------------- what this process wrote
-# run folder -> (the (inode, size, mtime) of its two files as written, the summary as it
-# reads back, the metrics table): a merge at the end of a sweep takes the runs this
+# run folder -> (the (inode, size, mtime) of its two files as written, the summary's
+# text, the metrics table): a merge at the end of a sweep takes the runs this
 # process wrote from here instead of reading every file again. A file changed since
 # (another process, a hand edit) no longer matches its stat and is read from disk.
-_WRITTEN: dict[str, tuple[tuple, dict[str, Any], pa.Table]] = {}
+_WRITTEN: dict[str, tuple[tuple, str, pa.Table]] = {}
 _WRITTEN_MAX = 100_000  # runs remembered (a few KB each); the oldest go first
 
 
@@ -239,7 +262,7 @@ def _remember(run_dir: Path, table: pa.Table, text: str) -> None:
         return
     if len(_WRITTEN) >= _WRITTEN_MAX:
         _WRITTEN.pop(next(iter(_WRITTEN)))
-    _WRITTEN[_key(run_dir)] = (stat, loads(text), table)
+    _WRITTEN[_key(run_dir)] = (stat, text, table)
 
 
 def _recall(run_dir: Path) -> tuple[dict[str, Any], pa.Table] | None:
@@ -248,7 +271,7 @@ def _recall(run_dir: Path) -> tuple[dict[str, Any], pa.Table] | None:
     found = _WRITTEN.get(_key(run_dir))
     if found is None or found[0] != _stat(run_dir):
         return None
-    return found[1], found[2]
+    return loads(found[1]), found[2]  # a fresh summary: the caller may change it
 
 
 def run_dirs(path: str | Path) -> list[Path]:
@@ -440,7 +463,7 @@ def _readable(path: Path) -> tuple[list[Path], list[dict[str, Any]]]:
     for d in run_dirs(path):
         recalled = _recall(d)
         try:
-            found.append(copy.deepcopy(recalled[0]) if recalled else read_summary(d))
+            found.append(recalled[0] if recalled else read_summary(d))
             dirs.append(d)
         except HarnessError as err:
             bad.append((d / SUMMARY_FILE, str(err)))
@@ -555,7 +578,7 @@ def _load(path: Path, use_merged: bool = True
         recalled = _recall(d)
         try:
             if recalled is not None and recalled[0]["run_id"] == summary["run_id"]:
-                metrics = recalled[1].to_pandas()  # what reading the file back gives
+                metrics = recalled[1]  # an Arrow table: made a DataFrame below, with others
             else:
                 metrics = read_metrics(d, summary["run_id"])
         except FileNotFoundError:
@@ -564,7 +587,7 @@ def _load(path: Path, use_merged: bool = True
             _skip(d / METRICS_FILE, str(err).removeprefix(f"cannot read {d / METRICS_FILE}: "),
                   summary["run_id"])
             continue
-        if metrics.empty:
+        if len(metrics) == 0:
             continue
         meta = {k: summary.get(k) for k in ("status", "task", "loss_id")}
         info = summary.get("data_info", {})
@@ -575,8 +598,29 @@ def _load(path: Path, use_merged: bool = True
         sizes.append(len(metrics))
     if not frames:
         return pd.DataFrame(columns=METRIC_COLUMNS), fingerprint, summaries_
-    return (_with_meta(pd.concat(frames, ignore_index=True), metas, sizes), fingerprint,
-            summaries_)
+    return (_with_meta(_concat(frames), metas, sizes), fingerprint, summaries_)
+
+
+def _concat(frames: list[pd.DataFrame | pa.Table]) -> pd.DataFrame:
+    """The runs' metric tables one after another as one DataFrame; each run of Arrow
+    tables (what this process wrote) is made a DataFrame in one conversion, which gives
+    what converting each (reading its file back) and concatenating gives."""
+    parts: list[pd.DataFrame] = []
+    arrow: list[pa.Table] = []
+    for frame in [*frames, None]:
+        if isinstance(frame, pa.Table):
+            arrow.append(frame)
+            continue
+        if arrow:
+            try:
+                parts.append(pa.concat_tables(arrow).to_pandas())
+            except (pa.ArrowInvalid, pa.ArrowTypeError):  # schemas that differ: one by one
+                parts.extend(table.to_pandas() for table in arrow)
+            arrow = []
+        if frame is not None:
+            parts.append(frame)
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else \
+        parts[0].reset_index(drop=True)
 
 
 def _with_meta(table: pd.DataFrame, metas: list[dict[str, Any]], sizes: list[int]

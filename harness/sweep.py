@@ -144,6 +144,19 @@ def write_manifest(sweep_dir: str | Path, total: int, done: int, to_run: int,
     results.atomic_write(sweep_dir / PROGRESS, lambda p: Path(p).write_text(""))
 
 
+_MANIFESTS: dict[str, tuple[tuple, Any]] = {}  # path -> (its stat, its contents)
+
+
+def _manifest(path: Path) -> Any:
+    """``sweep.json``, read again only when it changed (a sweep's jobs each read it)."""
+    info = os.stat(path)
+    key = (info.st_ino, info.st_size, info.st_mtime_ns)
+    found = _MANIFESTS.get(str(path))
+    if found is None or found[0] != key:
+        found = _MANIFESTS[str(path)] = (key, json.loads(path.read_text()))
+    return found[1]
+
+
 def record_progress(sweep_dir: str | Path, name: str, summary: dict[str, Any]) -> None:
     """Log ``[k/N] <job>: <status>, <metric>`` for a job that just ended."""
     sweep_dir = Path(sweep_dir)
@@ -161,10 +174,11 @@ def record_progress(sweep_dir: str | Path, name: str, summary: dict[str, Any]) -
         log.warning("cannot count %s in %s: %s", name, sweep_dir / PROGRESS,
                     err.strerror or err)
     try:
-        manifest = json.loads((sweep_dir / MANIFEST).read_text())
-        count = manifest["done_before"] + len((sweep_dir / PROGRESS).read_text().splitlines())
+        manifest = _manifest(sweep_dir / MANIFEST)
+        with open(sweep_dir / PROGRESS, "rb") as progress:
+            count = manifest["done_before"] + progress.read().count(b"\n")
         where = f"[{count}/{manifest['total']}]"
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
         where = "[?]"  # a sweeper that writes no manifest (e.g. Optuna's)
     log.info("%s %s: %s", where, name, headline(summary))
 

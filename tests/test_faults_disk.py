@@ -25,7 +25,7 @@ ENOSPC = "No space left on device"
 def fail_writes(monkeypatch, pattern: str, code: int = errno.ENOSPC, times: int = 10**6):
     """Every atomic write of a file whose path matches ``pattern`` (fnmatch) writes a few
     bytes and then fails with ``code``, ``times`` times at most."""
-    real = results.atomic_write
+    real = results._atomic  # what atomic_write and atomic_write_data both go through
     left = [times]
 
     def atomic_write(path, write):
@@ -37,7 +37,7 @@ def fail_writes(monkeypatch, pattern: str, code: int = errno.ENOSPC, times: int 
                 raise OSError(code, os.strerror(code))
         return real(path, write)
 
-    monkeypatch.setattr(results, "atomic_write", atomic_write)
+    monkeypatch.setattr(results, "_atomic", atomic_write)
 
 
 def no_temp_files(folder: Path) -> bool:

@@ -170,3 +170,30 @@ def test_saved_weights_reload_without_the_harness_and_give_the_test_metric(tmp_p
     assert float(err.square().mean().sqrt()) == pytest.approx(summary["final"]["test.rmse"],
                                                               rel=1e-5)
     assert not list(tmp_path.glob("*.pt")) and not list(tmp_path.glob("*.pkl"))
+
+
+# ---------------------------------------------------------------- issue 18: no compiler
+def test_training_alone_or_stacked_does_not_import_torch_dynamo(tmp_path):
+    """torch's optimisers import ``torch._dynamo`` (about a second) on first use unless
+    the harness steps them itself (``harness.training.eager``): neither a run alone nor
+    a stack of two imports it. Its own interpreter: this one may have imported it."""
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    code = (
+        "import sys\n"
+        "from tests.helpers import TINY, make_cfg\n"
+        "from harness.jobs.job import Task\n"
+        "from harness.jobs.lifecycle import run_jobs, run_one\n"
+        f"run_one(make_cfg(*TINY), {str(tmp_path / 'alone')!r}, echo=False)\n"
+        "tasks = [Task(make_cfg(*TINY, f'seed={s}'), {}, "
+        f"{str(tmp_path)!r} + f'/stack{{s}}') for s in (0, 1)]\n"
+        "run_jobs(tasks, stack=True, log=lambda line: None)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('torch._dynamo'))[:3])\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    assert (tmp_path / "stack1" / "summary.json").is_file()

@@ -75,21 +75,22 @@ def loader(conf_dir: str | Path) -> Any:
 
 def write_job_record(folder: str | Path, task_cfg: DictConfig | None,
                      hydra_cfg: DictConfig | None, overrides: Any,
-                     hydra_text: str | None = None, task_text: str | None = None) -> None:
+                     hydra_text: str | None = None, task_text: str | None = None,
+                     overrides_text: str | None = None) -> None:
     """A job's ``.hydra/`` record (``config.yaml``, ``hydra.yaml``, ``overrides.yaml``),
-    byte for byte as Hydra's ``run_job`` writes it; ``hydra_text`` and ``task_text``:
-    ``hydra.yaml``'s and ``config.yaml``'s text, already rendered (instead of
-    ``hydra_cfg`` and ``task_cfg``). ``overrides``: a ``ListConfig`` or a list of str."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    byte for byte as Hydra's ``run_job`` writes it; ``hydra_text``, ``task_text`` and
+    ``overrides_text``: the files' text, already rendered (instead of ``hydra_cfg``,
+    ``task_cfg`` and ``overrides``). ``overrides``: a ``ListConfig`` or a list of str."""
+    folder = Path(folder)  # made by the first file's write if it is not there
     texts = (("config.yaml", task_text if task_text is not None else to_yaml(task_cfg)),
              ("hydra.yaml", hydra_text if hydra_text is not None
               else OmegaConf.to_yaml(hydra_cfg)),
-             ("overrides.yaml", to_yaml(overrides)))
-    from harness.results import atomic_write
+             ("overrides.yaml", overrides_text if overrides_text is not None
+              else to_yaml(overrides)))
+    from harness.results import atomic_write_data
 
     for name, text in texts:  # whole files, never through a link left in the folder
-        atomic_write(folder / name, lambda p, t=text: Path(p).write_text(t, encoding="utf-8"))
+        atomic_write_data(folder / name, text)
 
 
 def to_yaml(value: Any) -> str:

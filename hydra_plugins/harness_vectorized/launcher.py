@@ -106,7 +106,17 @@ def _in_context(path: Sequence[str], value: Any) -> str:
         items = [_rendered(path, "item", v) for v in value]
         if head is not None and all(i is not None for i in items):
             return head + "".join(items)
+    if value is None or type(value) in (bool, float, str):  # a value jobs may share
+        return _rendered(path, type(value).__name__, value)
     return _dump(path, value)
+
+
+def _top_list(items: List[str]) -> str:  # noqa: UP006
+    """A document that is a list of strings (``overrides.yaml``), as the YAML dumper
+    writes it, from each item's lines (rendered once per item)."""
+    if not items:
+        return _dump((), items)
+    return "".join(_rendered((), "item", item) for item in items)
 
 
 def _rendered(path: tuple, kind: str, value: Any) -> Any:
@@ -117,7 +127,9 @@ def _rendered(path: tuple, kind: str, value: Any) -> Any:
     if key not in _RENDERED:
         if len(_RENDERED) > 50_000:
             _RENDERED.clear()
-        if kind == "head":
+        if path == ():  # a top-level list's item: a one-item document, exactly
+            _RENDERED[key] = _dump((), [value])
+        elif kind == "head":
             placed = _dump(path, ["@@harness-item@@"])
             _RENDERED[key] = placed[:placed.rfind("\n", 0, placed.rfind("- ")) + 1]
         elif kind == "item":
@@ -140,7 +152,7 @@ def _dump(path: Sequence[str], value: Any) -> str:
         nested = {key: nested}
     text = yaml.dump(nested, default_flow_style=False, allow_unicode=True, sort_keys=False,
                      Dumper=get_omega_conf_dumper())
-    return "".join(text.splitlines(keepends=True)[len(path) - 1:])
+    return "".join(text.splitlines(keepends=True)[max(len(path) - 1, 0):])
 
 
 # where each per-job value sits in .hydra/hydra.yaml (whose root is the hydra node)
@@ -513,7 +525,8 @@ class VectorizedLauncher(Launcher):
                     write_job_record(folder, task.cfg, None, list(job.light.task_overrides),
                                      hydra_text=record.render(self._fields(job.light, job.idx,
                                                                            out)),
-                                     task_text=self._task_text(job.light))
+                                     task_text=self._task_text(job.light),
+                                     overrides_text=_top_list(list(job.light.task_overrides)))
             task.out_dir = out
             return
         config = self._full(job)
