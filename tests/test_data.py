@@ -289,3 +289,43 @@ def test_informative_more_than_features_is_a_user_error():
 def test_corruption_order_is_exact():
     mask = D.corruption_order(1000, 0.123, seed=5)
     assert mask.sum() == 123 and mask.dtype == np.bool_
+
+
+# ---------------------------------------------------------------- issue 18: shared clean data
+def test_a_sweeps_seeds_interleaved_with_losses_make_each_clean_data_set_once():
+    """A sweep's jobs come loss by loss, seed by seed (loss=a,b seed=0..11): each seed's
+    clean data and split are made once and shared by both losses and every corruption
+    level; only the corruption is made per job. A count-bounded cache of 8 made all 24."""
+    from harness.data import dataset
+    from harness.seeding import derive_seeds
+
+    build = dataset.builder("outliers")
+    dataset.CLEAN.clear()
+    before = dataset.CLEAN.made
+    made = {}
+    for level in (0.0, 0.3):  # the "loss" loop: the data do not see the loss
+        for seed in range(100, 112):
+            made[level, seed] = build(seeds=derive_seeds(seed), n_samples=200,
+                                      outlier_frac=level)
+    assert dataset.CLEAN.made - before == 12
+    for seed in range(100, 112):  # same clean test split, different corrupted training rows
+        a, b = made[0.0, seed], made[0.3, seed]
+        assert a.split("test")[0] is b.split("test")[0] or \
+            torch.equal(a.split("test")[0], b.split("test")[0])
+        assert not torch.equal(a.split("train")[1], b.split("train")[1])
+
+
+def test_the_clean_data_cache_keeps_to_its_byte_budget(monkeypatch):
+    from harness.data import dataset
+    from harness.seeding import derive_seeds
+
+    build = dataset.builder("outliers")
+    dataset.CLEAN.clear()
+    build(seeds=derive_seeds(0), n_samples=200)
+    one = sum(dataset.CLEAN.sizes.values())
+    monkeypatch.setattr(dataset, "CLEAN_BUDGET", 3 * one)
+    for seed in range(1, 10):
+        build(seeds=derive_seeds(seed), n_samples=200)
+    assert len(dataset.CLEAN.entries) == 3
+    assert sum(dataset.CLEAN.sizes.values()) <= 3 * one
+    dataset.CLEAN.clear()

@@ -8,6 +8,7 @@ data set's config keys, checks them against their declared ranges and calls
 
 from __future__ import annotations
 
+import collections
 import functools
 import inspect
 from dataclasses import dataclass, field
@@ -82,13 +83,57 @@ class Dataset:
         return float(self.corrupted.float().mean()) if len(self.corrupted) else 0.0
 
 
-@functools.lru_cache(maxsize=8)
+CLEAN_BUDGET = 512 * 2**20  # bytes of clean data kept for reuse in one process
+
+
+class _CleanCache:
+    """The clean data sets a process made, most recently used last, kept while their
+    arrays together take at most :data:`CLEAN_BUDGET` bytes (a sweep of many seeds
+    interleaved with losses or levels meets each seed again after the others; a
+    count-bounded cache of a few entries would make each again)."""
+
+    def __init__(self) -> None:
+        self.entries: collections.OrderedDict[tuple, tuple] = collections.OrderedDict()
+        self.sizes: dict[tuple, int] = {}
+        self.made = 0  # how many were made (not found): for tests and benchmarks
+
+    def get(self, key: tuple, make) -> tuple:
+        if key in self.entries:
+            self.entries.move_to_end(key)
+            return self.entries[key]
+        value = make()
+        self.made += 1
+        pool, idx, X, y, _ = value
+        size = sum(a.nbytes for a in (pool.X, pool.y, X, y, *idx.values())
+                   if hasattr(a, "nbytes"))
+        self.entries[key], self.sizes[key] = value, size
+        while len(self.entries) > 1 and sum(self.sizes.values()) > CLEAN_BUDGET:
+            old, _ = self.entries.popitem(last=False)
+            del self.sizes[old]
+        return value
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.sizes.clear()
+
+
+CLEAN = _CleanCache()
+
+
 def _clean(name: str, data_seed: int, val_frac: float, test_frac: float,
            source_params: tuple) -> tuple:
     """(pool, split indices, standardised features, targets (standardised for
     regression), (target mean, std)) of a data set and data seed: what every corruption
-    level, loss and optimiser setting of that seed shares, built once per process (a
-    sweep's members of one seed share it; the arrays are read-only)."""
+    level, loss and optimiser setting of that seed shares, built once per process while
+    it fits in :data:`CLEAN_BUDGET` (a sweep's members of one seed share it; the arrays
+    are read-only)."""
+    key = (name, data_seed, val_frac, test_frac, source_params)
+    return CLEAN.get(key, lambda: _make_clean(name, data_seed, val_frac, test_frac,
+                                              source_params))
+
+
+def _make_clean(name: str, data_seed: int, val_frac: float, test_frac: float,
+                source_params: tuple) -> tuple:
     src = SOURCES[name]
     rng = np.random.default_rng(data_seed)
     pool = src.fn(rng, **dict(source_params))
