@@ -125,6 +125,15 @@ def _value_node(task: DictConfig, path: str) -> Any:
     return node
 
 
+def _typed(node: Any) -> Any:
+    """``node`` with each plain value paired with its type (``1`` is not ``1.0``)."""
+    if isinstance(node, dict):
+        return {k: _typed(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_typed(v) for v in node]
+    return type(node), node
+
+
 def _has_enum(node: Any) -> bool:
     import enum
 
@@ -386,8 +395,8 @@ class Composer:
                 slow = copy.deepcopy(task)
                 try:
                     ConfigLoaderImpl._apply_overrides_to_config(plain, slow)
-                    same = job is not None and OmegaConf.to_container(
-                        slow, resolve=False) == job
+                    same = job is not None and _typed(OmegaConf.to_container(
+                        slow, resolve=False)) == _typed(job)
                 except Exception:
                     same = False
                 if not same:
