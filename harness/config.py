@@ -476,7 +476,9 @@ def schema_types(cfg: DictConfig | Plain, values: dict[str, Any] | None = None
     if isinstance(cfg, Plain):
         return cfg.schema_types or {}
     values = containers(cfg)[0] if values is None else values
-    types: dict[str, type] = {}
+    # the root of every harness config is composed from HarnessSchema; a sweep job's
+    # task config (a copy without Hydra's node) no longer says so, but is one
+    types: dict[str, type] = {"": HarnessSchema}
 
     def walk(node: Any, value: dict[str, Any], path: str) -> None:
         kind = OmegaConf.get_type(node) if isinstance(node, DictConfig) else None

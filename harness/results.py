@@ -139,8 +139,11 @@ def _atomic(path: Path, write: Any) -> None:
             finally:
                 os.close(fd)
         else:
+            mode = os.fstat(fd).st_mode & 0o7777  # what the kernel gave (0o666 - umask)
             os.close(fd)
-            write(tmp)
+            write(tmp)  # a writer may replace the file (safetensors makes it 0600)
+            if os.stat(tmp).st_mode & 0o7777 != mode:
+                os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException as err:
         Path(tmp).unlink(missing_ok=True)

@@ -138,13 +138,25 @@ def test_files_written_get_the_users_umask(tmp_path, umask):
     before = os.umask(umask)
     try:
         proc = run_main("-m", "loss=mse", *TINY, f"hydra.sweep.dir={tmp_path}")
+        # the vectorised launcher's own writers, saved weights (safetensors makes its
+        # file 0600 itself) and a writer handed a path
+        stacked = run_main("-m", "loss=mse", "seed=0,1", *TINY, "trainer.save_weights=true",
+                           "hydra/launcher=vectorized", f"hydra.sweep.dir={tmp_path}/v")
         results.write_json(tmp_path / "protocol.json", {})  # the protocol's writer too
+
+        def private(path):  # a writer that replaces the file, as safetensors' save_file
+            os.unlink(path)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+        results.atomic_write(tmp_path / "private.bin", private)
     finally:
         os.umask(before)
     assert proc.returncode == 0, proc.stderr
+    assert stacked.returncode == 0, stacked.stderr
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert {results.SUMMARY_FILE, results.METRICS_FILE, results.MERGED_FILE, "sweep.json",
-            ".progress"} <= {p.name for p in files}
+            ".progress", "model.safetensors", "config.yaml", "private.bin"} <= {
+        p.name for p in files}
     modes = {p.name: oct(p.stat().st_mode & 0o777) for p in files}
     assert set(modes.values()) == {oct(0o666 & ~umask)}, modes
 

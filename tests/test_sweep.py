@@ -313,3 +313,35 @@ def test_a_value_its_key_refuses_gets_hydras_own_error():
     assert type(composer.light(["seed=1"]).task).__name__ == "Plain"
     with pytest.raises(ConfigCompositionException, match="optim.lr=abc"):
         composer.light(["seed=1", "optim.lr=abc"])
+
+
+@pytest.mark.parametrize("launcher", ["basic", "vectorized"])
+def test_a_negative_seed_in_a_sweep_is_refused_before_anything_runs(tmp_path, launcher):
+    """A sweep job's config (without Hydra's node) is still checked against the root
+    schema: ``seed=-1,2`` is one line and exit 2, as ``seed=-1`` alone is, and no job
+    runs (it used to run the good one and fail the other with numpy's traceback)."""
+    proc = run_main("-m", "seed=-1,2", "data.n_samples=200", "trainer.epochs=1",
+                    "trainer.progress=false", f"hydra/launcher={launcher}",
+                    f"hydra.sweep.dir={tmp_path}")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("error: nothing ran: 1 of 2 jobs cannot run; the job seed=-1")
+    assert "must be an int in the range [0, inf)" in line
+    assert not list(tmp_path.rglob("summary.json"))
+
+
+def test_a_sweep_with_numbered_job_folders_is_not_resumed_over_finished_runs(tmp_path):
+    """``hydra.sweep.subdir=job${hydra.job.num}``: the jobs left to run would be
+    numbered from 0 again and written over finished runs' folders. Resuming is refused
+    with one line and nothing runs; the finished run's files are untouched."""
+    args = ["-m", "loss=mse,huber", "hydra.sweep.subdir=job${hydra.job.num}", *TINY,
+            f"hydra.sweep.dir={tmp_path}"]
+    assert run_main(*args).returncode == 0
+    kept = (tmp_path / "job0" / "summary.json").read_bytes()
+    (tmp_path / "job1" / "summary.json").unlink()
+    proc = run_main(*args)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    (line,) = proc.stderr.strip().splitlines()
+    assert "names job folders by job number" in line and "nothing ran" in line
+    assert (tmp_path / "job0" / "summary.json").read_bytes() == kept
+    assert run_main(*args, "hydra.sweeper.rerun=true").returncode == 0  # what it offers

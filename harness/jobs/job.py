@@ -438,13 +438,12 @@ def finish(job: Prepared, result: FitResult, extra: dict[str, Any] | None = None
         summary.update(best_epoch=result.best_epoch, stopped_epoch=result.stopped_epoch,
                        selected_epoch=chosen)
     if result.weights is not None:
-        from safetensors.torch import save_file
+        from safetensors.torch import save
 
-        results.atomic_write(Path(job.task.out_dir) / WEIGHTS_FILE,
-                             lambda p: save_file({k: v.contiguous() for k, v in
-                                                  result.weights.items()}, p,
-                                                 metadata={"run_id": summary["run_id"],
-                                                           "epoch": str(chosen)}))
+        results.atomic_write_data(Path(job.task.out_dir) / WEIGHTS_FILE,
+                                  save({k: v.contiguous() for k, v in result.weights.items()},
+                                       metadata={"run_id": summary["run_id"],
+                                                 "epoch": str(chosen)}))
         summary["weights"] = {"file": WEIGHTS_FILE, "epoch": chosen}
     summary.update({
         "epochs_run": result.epochs_run, "diverged_epoch": result.diverged_epoch,

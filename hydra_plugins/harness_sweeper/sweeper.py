@@ -72,6 +72,7 @@ class HarnessSweeper(basic_sweeper()):
             self.launcher.use_composer(composer)
         try:
             planned = plan(jobs, composer, sweep_dir, self.rerun)
+            _check_numbered_folders(self.config, planned)
             log.info("%s (sweep folder %s)", planned.describe(), sweep_dir)
             for job, first in planned.duplicates[:5]:
                 log.info("duplicate: %s gives the config of %s (one run id): it runs once",
@@ -155,6 +156,25 @@ class HarnessSweeper(basic_sweeper()):
         log.error("%s: its worker process died twice; recorded as failed", ",".join(job))
         record_progress(cfg.hydra.sweep.dir,
                         cfg.hydra.job.override_dirname or "(no overrides)", summary)
+
+
+def _check_numbered_folders(config: Any, planned: Any) -> None:
+    """A sweep whose job folders are named by job number (``hydra.sweep.subdir`` using
+    ``${hydra.job.num}`` or ``${hydra.job.id}``) cannot resume: the jobs left to run are
+    numbered from 0 again, so their folders would be those of finished runs, written
+    over. Refused with one line when some jobs are done and some are not."""
+    from harness.errors import HarnessError
+
+    node = config.hydra.sweep._get_node("subdir")
+    raw = str(node._value()) if node is not None else ""
+    if planned.done and planned.todo and ("hydra.job.num" in raw or "hydra.job.id" in raw):
+        raise HarnessError(
+            f"hydra.sweep.subdir={raw} names job folders by job number, and {len(planned.done)} "
+            f"of this sweep's jobs are done in {config.hydra.sweep.dir}: the "
+            f"{len(planned.todo)} left would be numbered again and written over finished "
+            "runs; nothing ran. Resume with the default subdir (folders named by the "
+            "overrides), add hydra.sweeper.rerun=true to run every job again, or choose a "
+            "new hydra.sweep.dir.")
 
 
 def _ended_since(folder: Path, t0: float) -> bool:
