@@ -227,7 +227,8 @@ def write_run(run_dir: str | Path, metrics: pd.DataFrame | pa.Table,
         (run_dir / SUMMARY_FILE).unlink(missing_ok=True)
     except OSError as err:
         raise CannotWrite(run_dir / SUMMARY_FILE, err) from None
-    _WRITTEN.pop(_key(run_dir), None)
+    if _key(run_dir) in _WRITTEN:
+        _forget(_key(run_dir))
     table = metrics if isinstance(metrics, pa.Table) else \
         pa.Table.from_pandas(metrics, preserve_index=False)
     sink = pa.BufferOutputStream()  # the file made in memory, written in one call
@@ -244,7 +245,8 @@ def write_run(run_dir: str | Path, metrics: pd.DataFrame | pa.Table,
 # process wrote from here instead of reading every file again. A file changed since
 # (another process, a hand edit) no longer matches its stat and is read from disk.
 _WRITTEN: dict[str, tuple[tuple, str, pa.Table]] = {}
-_WRITTEN_MAX = 100_000  # runs remembered (a few KB each); the oldest go first
+_WRITTEN_BUDGET = 256 * 2**20  # bytes of runs remembered; the oldest go first
+_WRITTEN_BYTES = [0]
 
 
 def _key(run_dir: Path) -> str:
@@ -263,9 +265,18 @@ def _remember(run_dir: Path, table: pa.Table, text: str) -> None:
     stat = _stat(run_dir)
     if stat is None:
         return
-    if len(_WRITTEN) >= _WRITTEN_MAX:
-        _WRITTEN.pop(next(iter(_WRITTEN)))
-    _WRITTEN[_key(run_dir)] = (stat, text, table)
+    key = _key(run_dir)
+    if key in _WRITTEN:
+        _forget(key)
+    _WRITTEN[key] = (stat, text, table)
+    _WRITTEN_BYTES[0] += len(text) + table.nbytes
+    while len(_WRITTEN) > 1 and _WRITTEN_BYTES[0] > _WRITTEN_BUDGET:
+        _forget(next(iter(_WRITTEN)))
+
+
+def _forget(key: str) -> None:
+    _, text, table = _WRITTEN.pop(key)
+    _WRITTEN_BYTES[0] -= len(text) + table.nbytes
 
 
 def _recall(run_dir: Path) -> tuple[dict[str, Any], pa.Table] | None:

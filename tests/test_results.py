@@ -105,3 +105,20 @@ def test_a_merge_takes_what_this_process_wrote_and_rereads_what_changed(tmp_path
     assert reads == [str(tmp_path / "1")]
     assert set(table[table.loss == "huber"].seed) == {7}
     assert set(table[table.loss == "mse"].seed) == {0}
+
+
+def test_what_the_process_remembers_keeps_to_its_byte_budget(tmp_path, monkeypatch):
+    """Runs written are remembered within a byte budget (the oldest forgotten first);
+    a forgotten run is read from its files, and the merge is the same table."""
+    import shutil
+
+    monkeypatch.setattr(results, "_WRITTEN_BUDGET", 1)  # only the newest run is kept
+    for i, loss in enumerate(["mse", "huber", "mae"]):
+        run(make_cfg(f"loss={loss}", *TINY), tmp_path / str(i), {**CHOICES, "loss": loss},
+            echo=False)
+    assert [k for k in results._WRITTEN if k.startswith(str(tmp_path))] == [
+        str(tmp_path / "2")]
+    merged = results.merge(tmp_path)
+    fresh = tmp_path.parent / "copy-budget"
+    shutil.copytree(tmp_path, fresh)
+    pd.testing.assert_frame_equal(merged, results._load(fresh, use_merged=False)[0])
