@@ -456,7 +456,14 @@ def containers(cfg: DictConfig | Plain) -> tuple[dict[str, Any], dict[str, Any]]
     raw = OmegaConf.to_container(cfg, resolve=False)
     if not _interpolated(raw):
         return raw, raw
-    return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True), raw
+    values: dict[str, Any] = {}
+    for key in raw:  # each key resolved in place; Hydra's own node (some of it ??? until
+        if key == "hydra":  # Hydra fills it in) is not the run's and is left out
+            continue
+        node = cfg._get_node(key)
+        values[key] = (OmegaConf.to_container(node, resolve=True, throw_on_missing=True)
+                       if isinstance(node, (DictConfig, ListConfig)) else cfg[key])
+    return values, raw
 
 
 def _interpolated(node: Any) -> bool:

@@ -197,3 +197,19 @@ def test_config_activation_names_are_the_models():
     from harness.models import ACTIVATIONS as MODULES
 
     assert ACTIVATIONS == tuple(MODULES)
+
+
+def test_an_interpolated_config_with_hydras_node_is_checked_without_resolving_hydra():
+    """The MNIST-1D reference interpolates the groups' keys: such a config is resolved
+    whole to be checked, but Hydra's own node (whose ``hydra_help`` is ``???`` until
+    Hydra fills it) is not the run's and is not resolved."""
+    from harness.config import containers, register_configs, validate
+    from harness.jobs.compose import Composer
+    from tests.helpers import CONF
+
+    register_configs()
+    full = Composer.for_conf_dir(CONF, ["hydra.sweep.dir=/tmp/x"])(["data=mnist1d", "seed=1"])
+    values, raw = containers(full)
+    assert "hydra" not in values and "hydra" in raw
+    assert values["trainer"]["epochs"] == full.reference.trainer.epochs
+    validate(full)
