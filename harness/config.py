@@ -467,11 +467,8 @@ def containers(cfg: DictConfig | Plain) -> tuple[dict[str, Any], dict[str, Any]]
 
 
 def _interpolated(node: Any) -> bool:
-    if isinstance(node, dict):
-        return any(_interpolated(v) for k, v in node.items() if k != "hydra")
-    if isinstance(node, list):
-        return any(_interpolated(v) for v in node)
-    return isinstance(node, str) and ("${" in node or node == "???")
+    """Whether a raw container holds an interpolation or a missing value (``???``)."""
+    return any_value(node, lambda v: isinstance(v, str) and ("${" in v or v == "???"))
 
 
 def schema_types(cfg: DictConfig | Plain, values: dict[str, Any] | None = None
@@ -649,47 +646,40 @@ def canonicalise(cfg: DictConfig | Plain, changed: list | None = None,
     ``values``: :func:`containers` of ``cfg`` (its values), when made: a config whose
     floats are all canonical already (most) is then not walked."""
     changed = [] if changed is None else changed
-    if values is not None and not _noisy(values):
+    if values is not None and not any_value(values, _noisy_float):
         return changed
-    if not isinstance(cfg, DictConfig):  # a Plain config: its own dicts and lists
-        return _canonicalise_plain(cfg, changed)
-    for key in cfg:
-        if key == "hydra":
-            continue
-        value = cfg[key]
-        if isinstance(value, DictConfig):
-            canonicalise(value, changed)
-        elif isinstance(value, ListConfig):
-            for i, item in enumerate(value):
-                if isinstance(item, float) and canonical(item) != item:
-                    changed.append((value, i, item))
-                    value[i] = canonical(item)
-        elif isinstance(value, float) and canonical(value) != value:
-            changed.append((cfg, key, value))
-            cfg[key] = canonical(value)
-    return changed
+    return _canonicalise(cfg, changed, top=True)
 
 
-def _canonicalise_plain(node: Any, changed: list, top: bool = True) -> list:
-    items = node.items() if isinstance(node, dict) else enumerate(node)
+def _canonicalise(node: Any, changed: list, top: bool = False) -> list:
+    """:func:`canonicalise` of a config or a plain container (both are walked alike)."""
+    items = node.items() if isinstance(node, (dict, DictConfig)) else enumerate(node)
     for key, value in list(items):
         if top and key == "hydra":
             continue
-        if isinstance(value, (dict, list)):
-            _canonicalise_plain(value, changed, False)
-        elif isinstance(value, float) and canonical(value) != value:
+        if isinstance(value, (dict, list, DictConfig, ListConfig)):
+            _canonicalise(value, changed)
+        elif _noisy_float(value):
             changed.append((node, key, value))
             node[key] = canonical(value)
     return changed
 
 
-def _noisy(node: Any, top: bool = True) -> bool:
-    """Whether a plain container holds a float that is not :func:`canonical`."""
-    if isinstance(node, dict):
-        return any(_noisy(v, False) for k, v in node.items() if not (top and k == "hydra"))
-    if isinstance(node, list):
-        return any(_noisy(v, False) for v in node)
-    return isinstance(node, float) and canonical(node) != node
+def _noisy_float(value: Any) -> bool:
+    return isinstance(value, float) and canonical(value) != value
+
+
+def any_value(node: Any, test: Any) -> bool:
+    """Whether ``test`` holds for a value anywhere in a plain container (its dicts and
+    lists walked; a top-level ``hydra`` node, Hydra's own settings, left out)."""
+    def walk(item: Any, top: bool) -> bool:
+        if isinstance(item, dict):
+            return any(walk(v, False) for k, v in item.items() if not (top and k == "hydra"))
+        if isinstance(item, list):
+            return any(walk(v, False) for v in item)
+        return bool(test(item))
+
+    return walk(node, True)
 
 
 @contextlib.contextmanager

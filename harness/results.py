@@ -227,8 +227,6 @@ def write_run(run_dir: str | Path, metrics: pd.DataFrame | pa.Table,
         (run_dir / SUMMARY_FILE).unlink(missing_ok=True)
     except OSError as err:
         raise CannotWrite(run_dir / SUMMARY_FILE, err) from None
-    if _key(run_dir) in _WRITTEN:
-        _forget(_key(run_dir))
     table = metrics if isinstance(metrics, pa.Table) else \
         pa.Table.from_pandas(metrics, preserve_index=False)
     sink = pa.BufferOutputStream()  # the file made in memory, written in one call
@@ -467,17 +465,20 @@ def metrics_file_problem(run_dir: Path) -> str | None:
         return f"{err}".splitlines()[0] if str(err) else type(err).__name__
 
 
-def _readable(path: Path) -> tuple[list[Path], list[dict[str, Any]]]:
-    """The run folders under ``path`` whose summary can be read, and those summaries, one
-    folder per run id; every other one is skipped with a :class:`ResultsWarning`.
+def _readable(path: Path
+              ) -> tuple[list[Path], list[dict[str, Any]], list[pa.Table | None]]:
+    """The run folders under ``path`` whose summary can be read, those summaries, one
+    folder per run id, and each run's metrics table where this process wrote it (else
+    None); every other folder is skipped with a :class:`ResultsWarning`.
 
     Of two folders holding one run id, the first (in path order) whose run finished
     (completed or diverged) is kept, else the first."""
-    dirs, found, bad = [], [], []
+    dirs, found, tables, bad = [], [], [], []
     for d in run_dirs(path):
         recalled = _recall(d)
         try:
             found.append(recalled[0] if recalled else read_summary(d))
+            tables.append(recalled[1] if recalled else None)
             dirs.append(d)
         except HarnessError as err:
             bad.append((d / SUMMARY_FILE, str(err)))
@@ -500,7 +501,7 @@ def _readable(path: Path) -> tuple[list[Path], list[dict[str, Any]]]:
     for file, message in bad:
         _skip(file, message.removeprefix(f"cannot read {file}: "))
     order = sorted(keep.values())
-    return [dirs[i] for i in order], [found[i] for i in order]
+    return [dirs[i] for i in order], [found[i] for i in order], [tables[i] for i in order]
 
 
 def _skip(path: Path, reason: str, run_id: str | None = None) -> None:
@@ -569,7 +570,7 @@ def merge_with_summaries(sweep_dir: str | Path) -> tuple[pd.DataFrame, list[dict
 
 def _load(path: Path, use_merged: bool = True
           ) -> tuple[pd.DataFrame, str, list[dict[str, Any]]]:
-    dirs, summaries_ = _readable(path)
+    dirs, summaries_, recalled = _readable(path)
     fingerprint = _fingerprint(path, dirs, summaries_)
     merged = path / MERGED_FILE
     if use_merged and merged.is_file():
@@ -588,13 +589,9 @@ def _load(path: Path, use_merged: bool = True
         except Exception as err:  # a damaged merged file: fall back to the per-run files
             _skip(merged, f"{err}".splitlines()[0] or type(err).__name__)
     frames, metas, sizes = [], [], []
-    for d, summary in zip(dirs, summaries_, strict=True):
-        recalled = _recall(d)
-        try:
-            if recalled is not None and recalled[0]["run_id"] == summary["run_id"]:
-                metrics = recalled[1]  # an Arrow table: made a DataFrame below, with others
-            else:
-                metrics = read_metrics(d, summary["run_id"])
+    for d, summary, table in zip(dirs, summaries_, recalled, strict=True):
+        try:  # a table this process wrote: Arrow, made a DataFrame below, with others
+            metrics = table if table is not None else read_metrics(d, summary["run_id"])
         except FileNotFoundError:
             continue  # a run that failed before its first epoch has a summary only
         except HarnessError as err:

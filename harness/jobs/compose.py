@@ -134,16 +134,6 @@ def _typed(node: Any) -> Any:
     return type(node), node
 
 
-def _has_enum(node: Any) -> bool:
-    import enum
-
-    if isinstance(node, dict):
-        return any(_has_enum(v) for v in node.values())
-    if isinstance(node, list):
-        return any(_has_enum(v) for v in node)
-    return isinstance(node, enum.Enum)
-
-
 _INT = re.compile(r"(?:0|-?[1-9][0-9]*)")  # what Hydra's grammar reads as this int
 _FLOAT = re.compile(r"-?(?:0|[1-9][0-9]*)\.[0-9]+")  # ... and as this float
 
@@ -378,16 +368,19 @@ class Composer:
         """The task config of a job of composition ``structural`` with value overrides
         ``plain``, as a :class:`harness.config.Plain`; None where it must be a config
         (see :meth:`light`)."""
+        import enum
+
         from hydra._internal.config_loader_impl import ConfigLoaderImpl
 
-        from harness.config import _interpolated, schema_types
+        from harness.config import _interpolated, any_value, schema_types
 
         made = self._plain_bases.get(structural, False)
         if made is False:  # first job of this composition: its plain form, if it has one
             base = self.bases[structural]
             task = OmegaConf.masked_copy(base, [k for k in base if k != "hydra"])
             raw = OmegaConf.to_container(task, resolve=False)
-            made = None if _interpolated(raw) or _has_enum(raw) else \
+            enums = any_value(raw, lambda v: isinstance(v, enum.Enum))
+            made = None if _interpolated(raw) or enums else \
                 (task, raw, schema_types(task, raw), {})
             self._plain_bases[structural] = made
             if made is not None:  # held against the ordinary way, value for value
