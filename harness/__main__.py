@@ -3,7 +3,10 @@
 See :mod:`harness.cli` for what happens; this file only starts it.
 """
 
-from harness.cli import main
+from harness.startup import import_settled
+
+import_settled("harness.cli")  # Hydra, OmegaConf, NumPy (see harness.startup)
+from harness.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     from harness.errors import run_command

@@ -85,6 +85,9 @@ def task(cfg: DictConfig) -> float | None:
 
 
 def _task(cfg: DictConfig) -> float | None:
+    from harness.startup import import_settled
+
+    import_settled("harness.jobs.lifecycle", "harness.sweep")  # torch, pandas, pyarrow
     from harness import plugins
     from harness.errors import user_errors
     from harness.jobs.job import Task

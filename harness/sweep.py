@@ -30,9 +30,14 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from harness import results
-from harness.errors import HarnessError
-from harness.jobs.resume import check_versions, headline, merge_runs, scan
+from harness.startup import import_settled
+
+# Hydra imports this module for the sweep callback, before any job: pandas and pyarrow
+# are imported settled (see harness.startup)
+import_settled("harness.results")
+from harness import results  # noqa: E402
+from harness.errors import HarnessError  # noqa: E402
+from harness.jobs.resume import check_versions, headline, merge_runs, scan  # noqa: E402
 
 log = logging.getLogger("harness")
 

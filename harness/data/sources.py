@@ -127,6 +127,15 @@ def subsample(name: str, X: np.ndarray, y: np.ndarray, n_samples: int | None,
     return X[rows], y[rows]
 
 
+def _sklearn_datasets():
+    """``sklearn.datasets``, imported the first time a data set needs it, settled
+    (:func:`harness.startup.import_settled`: scikit-learn and SciPy are most of a run's
+    start-up)."""
+    from harness.startup import import_settled
+
+    return import_settled("sklearn.datasets")[0]
+
+
 SAMPLES = {"n_samples": "[10, inf)"}
 SYNTHETIC = {"n_samples": "[10, inf)", "n_features": "[1, inf)", "n_informative": "[1, inf)"}
 
@@ -136,9 +145,7 @@ def _sklearn_bundled(loader: str, name: str, task: str, doc: str) -> None:
     nothing downloaded): all rows, or a random ``n_samples`` of them."""
 
     def load(rng: np.random.Generator, *, n_samples: int | None = None) -> Pool:
-        import sklearn.datasets
-
-        X, y = getattr(sklearn.datasets, loader)(return_X_y=True)
+        X, y = getattr(_sklearn_datasets(), loader)(return_X_y=True)
         n_classes = None if task == "regression" else int(y.max()) + 1
         X, y = subsample(name, X.astype(np.float64), y, n_samples, rng)
         return Pool(X, y, n_classes)
@@ -154,7 +161,7 @@ def outliers(rng, *, n_samples: int = 2000, n_features: int = 20, n_informative:
              noise: float = 0.1) -> Pool:
     """Synthetic linear regression (``make_regression``); ``noise`` is the Gaussian noise
     of the clean targets relative to their std. Gross outliers by default (20%)."""
-    from sklearn.datasets import make_regression
+    make_regression = _sklearn_datasets().make_regression
 
     _check_informative(n_informative, n_features)
     X, y = make_regression(n_samples=n_samples, n_features=n_features,
@@ -169,7 +176,7 @@ def friedman(rng, *, n_samples: int = 2000, n_features: int = 10,
              noise: float = 0.1) -> Pool:
     """Friedman #1 (``make_friedman1``): a nonlinear target of the first 5 features, the
     rest irrelevant; ``noise`` is Gaussian noise relative to the target's std."""
-    from sklearn.datasets import make_friedman1
+    make_friedman1 = _sklearn_datasets().make_friedman1
 
     X, y = make_friedman1(n_samples=n_samples, n_features=n_features, noise=0.0,
                           random_state=_seed(rng))
@@ -184,7 +191,7 @@ _sklearn_bundled("load_diabetes", "diabetes", "regression",
 # ---------------------------------------------------------------- classification
 def _make_classification(rng, n_classes: int, *, n_samples: int, n_features: int,
                          n_informative: int, class_sep: float) -> Pool:
-    from sklearn.datasets import make_classification
+    make_classification = _sklearn_datasets().make_classification
 
     if n_classes > 2 ** n_informative:
         raise HarnessError(f"data.n_classes={n_classes} needs data.n_informative >= "
@@ -208,7 +215,7 @@ def binary(rng, *, n_samples: int = 2000, n_features: int = 20, n_informative: i
 @source("moons", "binary", {"n_samples": "[10, inf)", "noise": "[0, inf)"})
 def moons(rng, *, n_samples: int = 2000, noise: float = 0.2) -> Pool:
     """Two interleaving half circles in 2-D (``make_moons``): not linearly separable."""
-    from sklearn.datasets import make_moons
+    make_moons = _sklearn_datasets().make_moons
 
     X, y = make_moons(n_samples=n_samples, noise=noise, random_state=_seed(rng))
     return Pool(X, y, 2)

@@ -122,8 +122,11 @@ def table(rng, *, path: str | None = None, target: str | None = None, task: str 
     """A table of your own (CSV or Parquet): ``data.path``, ``data.target``; see
     :mod:`harness.data.tables`."""
     import pandas as pd
-    from sklearn.impute import SimpleImputer
-    from sklearn.preprocessing import OneHotEncoder
+
+    from harness.startup import import_settled
+
+    impute, preprocessing = import_settled("sklearn.impute", "sklearn.preprocessing")
+    SimpleImputer, OneHotEncoder = impute.SimpleImputer, preprocessing.OneHotEncoder
 
     df = read_table(path)
     y = _target(df, target)

@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     spec = None
     try:
         with interrupts():
+            from harness.startup import import_settled
+
+            import_settled("harness.protocol.run", "harness.jobs.lifecycle")
             import pandas as pd
 
             from harness.protocol.record import SPEC_FILE, ranking_table

@@ -60,7 +60,10 @@ def main(argv: list[str] | None = None) -> int:
             raise HarnessError(f"--target must be in (0, 1]; got {args.target}.")
         if not 0 < args.alpha < 1:
             raise HarnessError(f"--alpha must be in (0, 1); got {args.alpha}.")
-        from harness.report.assemble import build  # seaborn and scipy only when needed
+        from harness.startup import import_settled
+
+        import_settled("harness.report.assemble")  # seaborn and scipy only when needed
+        from harness.report.assemble import build
         from harness.results import ResultsWarning
 
         with warnings.catch_warnings(record=True) as caught:

@@ -21,6 +21,7 @@ Two faults are handled here, where the sweep's folder and its jobs are known:
   on its own is recorded as failed (its ``summary.json`` says so) and the sweep goes on.
 """
 
+import gc
 import logging
 import time
 from dataclasses import dataclass
@@ -56,6 +57,9 @@ class HarnessSweeper(basic_sweeper()):
         self.rerun = rerun
 
     def sweep(self, arguments: List[str]) -> Any:  # noqa: UP006
+        from harness.startup import import_settled
+
+        import_settled("harness.jobs.lifecycle", "harness.sweep")  # torch, pandas, pyarrow
         from harness.sweep import plan, write_manifest
 
         assert self.config is not None and self.launcher is not None
@@ -80,6 +84,10 @@ class HarnessSweeper(basic_sweeper()):
                          " ".join(o for o in first if o not in job) or " ".join(first))
             write_manifest(sweep_dir, planned.total, len(planned.done), len(planned.todo),
                            len(planned.duplicates))
+            # What exists now (the imports, torch's included, the compositions, the plan)
+            # lives as long as the sweep: frozen out of the cyclic garbage collector, so
+            # its full collections during the jobs walk only what the jobs make.
+            gc.freeze()
 
             returns = []
             todo = planned.todo

@@ -1,0 +1,47 @@
+"""Heavy imports without the cyclic garbage collector walking them again and again.
+
+torch, scikit-learn (with SciPy), pandas, pyarrow and seaborn make some 300,000 objects
+the cyclic garbage collector tracks. While they are imported, CPython's full
+collections (generation 2) run every time the objects alive have grown by a quarter,
+and each walks all of them: four full collections during ``import torch, sklearn,
+pandas``, more during a sweep's first jobs, and one at exit, about 2.4 s of a 6.8 s
+one-run sweep on this project's 2-core machine (``benchmarks/bench_many.py``). Those
+objects live as long as the process: none of them is ever garbage.
+
+:func:`import_settled` imports modules with the collector paused, then freezes every
+object alive (:func:`gc.freeze`, the standard library's tool for long-lived objects) so
+later collections skip them; the commands call it where they first need a heavy
+package, and :func:`harness.errors.run_command` freezes everything before the exit.
+Objects made afterwards are collected as usual.
+
+This module imports nothing heavy itself.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import sys
+from types import ModuleType
+
+
+def import_settled(*names: str) -> list[ModuleType]:
+    """Import the modules ``names`` (dotted, e.g. ``"sklearn.datasets"``), the collector
+    paused while those not imported yet are, then everything alive frozen out of it.
+
+    Returns the modules, in order. Modules already imported cost a dictionary lookup
+    (nothing is frozen then). The collector is enabled again afterwards when it was
+    enabled before, also when an import fails (whose exception is raised as it is:
+    :class:`ImportError` for a package that is not installed)."""
+    todo = [name for name in names if name not in sys.modules]
+    if todo:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            for name in todo:
+                importlib.import_module(name)
+        finally:
+            gc.freeze()
+            if enabled:
+                gc.enable()
+    return [sys.modules[name] for name in names]
