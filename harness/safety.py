@@ -25,6 +25,7 @@ installed or named (:mod:`harness.plugins`) are trusted like this project.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -60,6 +61,7 @@ def _allowed_text() -> str:
             f"torch.hub, torch.load or torch.jit{plugins}")
 
 
+@functools.lru_cache(maxsize=4096)  # REFUSED never changes; a sweep asks of each job
 def _refused(name: str) -> bool:
     return any(name == r or name.startswith(r if r.endswith("_") else r + ".")
                for r in REFUSED)

@@ -268,6 +268,27 @@ def test_other_targets_are_refused_naming_key_target_and_rule(target, why):
     assert "\n" not in message
 
 
+def test_refusals_and_signature_checks_hold_when_asked_again():
+    """The checks a sweep repeats for every job are memoised (the refused prefixes of a
+    name, a callable's signature): the thousandth job is refused as the first was."""
+    from omegaconf import OmegaConf
+
+    for _ in range(3):
+        assert callable(safety.resolve("torch.nn.Linear"))
+        with pytest.raises(HarnessError, match="defined in posix"):
+            safety.resolve("torch.os.system", "model._target_")
+        with pytest.raises(HarnessError, match="is not allowed"):
+            safety.resolve("torch.utils.cpp_extension.load_inline", "model._target_")
+        good = OmegaConf.create({"model": {"_target_": "torch.nn.Linear", "in_features": 2,
+                                           "out_features": 1}})
+        assert call(good.model).weight.shape == (1, 2)
+        bad = OmegaConf.create({"model": {"_target_": "torch.nn.Linear", "in_features": 2,
+                                          "widht": 1}})
+        with pytest.raises(HarnessError, match=r"^model\._target_=torch\.nn\.Linear cannot be "
+                                               r"called with the keys of model"):
+            call(bad.model)
+
+
 def test_call_refuses_before_calling(tmp_path):
     from omegaconf import OmegaConf
 

@@ -97,7 +97,7 @@ def bind(node: DictConfig, **extra: Any) -> tuple[Any, dict[str, Any]]:
     key = target_key(node)
     fn = resolve(target, key)
     try:
-        inspect.signature(fn).bind(**kwargs, **extra)
+        _signature(fn).bind(**kwargs, **extra)
     except TypeError as err:  # a target that does not take this node's keys
         raise HarnessError(f"{key}={target} cannot be called with the keys of "
                            f"{key.rsplit('.', 1)[0]} ({', '.join([*kwargs, *extra])}): {err}; "
@@ -105,6 +105,11 @@ def bind(node: DictConfig, **extra: Any) -> tuple[Any, dict[str, Any]]:
     except ValueError:  # no signature to check (some builtins): let the call decide
         pass
     return fn, {**kwargs, **extra}
+
+
+@functools.lru_cache(maxsize=256)  # the few callables a sweep's jobs name, over and over
+def _signature(fn: Any) -> inspect.Signature:
+    return inspect.signature(fn)
 
 
 def call(node: DictConfig, **extra: Any) -> Any:
