@@ -340,3 +340,36 @@ def test_a_records_values_written_in_pieces_are_what_the_dumper_writes(path, val
     if isinstance(value, list):
         for a, b in zip(value, value[1:] + value[:1], strict=True):
             assert _in_context(path, [a, b]) == _dump(path, [a, b])
+
+
+PLAIN_WORDS = ["y", "n", "Y", "yes", "No", "ON", "off", "true", "False", "null", "Null",
+               "NULL", "nan", "NaN", "inf", "Infinity", "infinity", "_", "/", "e5", "E",
+               "a=1,b=2", "seed=17", "/tmp/sweep/loss=huber,seed=3", "x" * 300,
+               "data.outlier_frac=0.2,loss=huber,seed=1023", "_1", "a-", "a+b", "a,", "a."]
+
+
+def test_texts_written_from_the_placeholder_are_what_the_dumper_writes():
+    """A text the dumper writes plainly (override items, folder names, output folders: new
+    in each job) is put into its placeholder's lines, not dumped: on 2,000 random texts of
+    the characters concerned (and quoted or other-typed words), at several depths and as
+    list items, the lines are the dumper's own."""
+    import random
+
+    from harness.jobs.compose import to_yaml
+    from hydra_plugins.harness_vectorized.launcher import _dump, _in_context, _plain, _top_list
+
+    assert _plain("seed=17") and _plain("/tmp/sweep/loss=huber,seed=3")  # the fast way runs
+    assert not any(_plain(w) for w in ["yes", "on", "null", "nan", "Infinity", "1", "a b",
+                                       "a:b", "#a", "-a", "'a'", ""])
+    rng = random.Random(18)
+    chars = "abzAZ09_./=,+-:# '\"~"
+    texts = PLAIN_WORDS + ["".join(rng.choice(chars) for _ in range(rng.randint(1, 12)))
+                           for _ in range(2000)]
+    paths = [("x",), ("hydra", "job", "override_dirname"), ("hydra", "runtime", "output_dir"),
+             ("hydra", "overrides", "task")]
+    for k, text in enumerate(texts):
+        path = paths[k % len(paths)]
+        assert _in_context(path, text) == _dump(path, text), (path, text)
+        pair = [text, texts[k - 1]]
+        assert _in_context(path, pair) == _dump(path, pair), (path, pair)
+        assert _top_list(pair) == to_yaml(pair), pair

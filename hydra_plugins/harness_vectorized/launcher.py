@@ -82,6 +82,8 @@ class _Job:
 
 _DIGITS = re.compile(r"0|[1-9][0-9]*")
 _PLACE = 987654321  # a number no value of a job is made of (see _in_context)
+_PLAIN_CHARS = re.compile(r"[A-Za-z_/][A-Za-z0-9_./=,+-]*")
+_PLAIN_PLACE = "harness_plain_placeholder"  # a text no value of a job is made of
 _RENDERED: Dict[tuple, str] = {}  # noqa: UP006  ((path, kind, value) -> text; bounded below)
 
 
@@ -96,6 +98,8 @@ def _in_context(path: Sequence[str], value: Any) -> str:
     lines rendered once (an item of a block sequence is written on its own: its lines
     do not depend on the other items)."""
     path = tuple(path)
+    if type(value) is str and _plain(value):  # the placeholder's lines, the text put in
+        return _plain_in(path, "plain", value)
     if type(value) is int or (type(value) is str and _DIGITS.fullmatch(value)):
         kind = "int" if type(value) is int else "digits"
         placed = _rendered(path, kind, _PLACE if kind == "int" else str(_PLACE))
@@ -103,7 +107,7 @@ def _in_context(path: Sequence[str], value: Any) -> str:
             return placed.replace(str(_PLACE), str(value))
     if type(value) is list and value and all(type(v) is str for v in value):
         head = _rendered(path, "head", None)
-        items = [_rendered(path, "item", v) for v in value]
+        items = [_item(path, v) for v in value]
         if head is not None and all(i is not None for i in items):
             return head + "".join(items)
     if value is None or type(value) in (bool, float, str):  # a value jobs may share
@@ -116,7 +120,53 @@ def _top_list(items: List[str]) -> str:  # noqa: UP006
     writes it, from each item's lines (rendered once per item)."""
     if not items:
         return _dump((), items)
-    return "".join(_rendered((), "item", item) for item in items)
+    return "".join(_item((), item) for item in items)
+
+
+def _item(path: tuple, value: str) -> Optional[str]:  # noqa: UP045
+    """A list item's lines (see :func:`_rendered`); a plain text's from the placeholder's."""
+    return _plain_in(path, "item", value) if _plain(value) else _rendered(path, "item", value)
+
+
+def _plain_in(path: tuple, kind: str, value: str) -> Any:
+    placed = _rendered(path, kind, _PLAIN_PLACE)
+    if placed is None or placed.count(_PLAIN_PLACE) != 1:
+        return _rendered(path, kind, value)
+    return placed.replace(_PLAIN_PLACE, value)
+
+
+def _plain(value: str) -> bool:
+    """Whether the YAML dumper writes the text ``value`` as it is (a plain scalar, one
+    line, unquoted) wherever it sits in a block document, a mapping's value or a block
+    sequence's item: ASCII letters, digits and ``_./=,+-`` only, starting with a letter,
+    ``_`` or ``/`` (no space, line break, ``:``, ``#``, quote or indicator, so PyYAML's
+    scalar analysis allows a plain scalar and never folds it), neither quoted by
+    OmegaConf's representer (a YAML bool such as ``on``, an int, a float such as
+    ``nan``) nor read back as another type by YAML's resolver (``null``). Both are asked
+    of the dumper's own classes. Its lines are then the placeholder's, ``value`` put in
+    (tested against the dumper on random texts)."""
+    if not _PLAIN_CHARS.fullmatch(value):
+        return False
+    import yaml
+
+    dumper = _dumper()
+    node = dumper.represent_data(value)
+    return node.style is None and \
+        dumper.resolve(yaml.ScalarNode, value, (True, False)) == node.tag
+
+
+_DUMPER: List[Any] = []  # noqa: UP006
+
+
+def _dumper() -> Any:
+    """An instance of OmegaConf's YAML dumper, to represent and resolve (never to emit)."""
+    if not _DUMPER:
+        import io
+
+        from omegaconf._utils import get_omega_conf_dumper
+
+        _DUMPER.append(get_omega_conf_dumper()(io.StringIO()))
+    return _DUMPER[0]
 
 
 def _rendered(path: tuple, kind: str, value: Any) -> Any:
