@@ -182,6 +182,32 @@ def test_fast_composition_equals_hydras(overrides):
     assert composer.take(overrides) is fast and composer.take(overrides) is None
 
 
+def test_a_light_jobs_folder_name_follows_the_sweeps_dirname_settings():
+    """hydra.job.config.override_dirname (separators, excluded keys), read once per
+    composition by the light path: each job's folder name is the one Hydra gives."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+    from hydra.types import RunMode
+
+    from harness.config import register_configs
+    from harness.jobs.compose import Composer
+
+    register_configs()
+    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(CONF)))
+    master = loader.load_configuration("config", overrides=[
+        "hydra.sweep.dir=/tmp/x", "hydra.job.config.override_dirname.kv_sep=@",
+        "hydra.job.config.override_dirname.item_sep=+",
+        "hydra.job.config.override_dirname.exclude_keys=[trainer.epochs]"],
+        run_mode=RunMode.MULTIRUN)
+    composer = Composer(loader, master)
+    for seed in (0, 1, 2):
+        job = ["loss=huber", f"seed={seed}", "trainer.epochs=1"]
+        light = composer.light(job)
+        full = loader.load_sweep_config(master, job)
+        assert light.override_dirname == full.hydra.job.override_dirname == \
+            f"loss@huber+seed@{seed}"
+
+
 # ---------------------------------------------------------------- issue 16: sweep values and keys
 @pytest.mark.slow  # CI's second step; the default run stays under 6 min
 def test_a_float_that_prints_the_same_is_one_setting_and_one_run(tmp_path):

@@ -216,6 +216,7 @@ class Composer:
         self.light_jobs: dict[tuple[str, ...], LightJob] = {}
         self._parsed: dict[str, Any] = {}  # override text -> Hydra's parse (slow: ANTLR)
         self._choices: dict[int, tuple[DictConfig, dict[str, str]]] = {}
+        self._dirname: dict[int, tuple[DictConfig, dict[str, Any]]] = {}
         self._numbers: dict[str, Any] = {}  # key -> a parsed plain number override of it
         self._groups: dict[str, bool] = {}  # key -> whether it names a config group
         # composition -> (its task config, that as plain values, schema types, value
@@ -306,10 +307,13 @@ class Composer:
         from hydra._internal.config_loader_impl import get_overrides_dirname
 
         app = [o for o in parsed if not o.is_hydra_override()]
-        dirname = base.hydra.job.config.override_dirname
-        return [o.input_line for o in app], get_overrides_dirname(
-            overrides=app, kv_sep=dirname.kv_sep, item_sep=dirname.item_sep,
-            exclude_keys=dirname.exclude_keys)
+        found = self._dirname.get(id(base))
+        if found is None or found[0] is not base:  # read once per composition, as plain values
+            node = base.hydra.job.config.override_dirname
+            found = self._dirname[id(base)] = (base, {
+                "kv_sep": node.kv_sep, "item_sep": node.item_sep,
+                "exclude_keys": list(node.exclude_keys)})
+        return [o.input_line for o in app], get_overrides_dirname(overrides=app, **found[1])
 
     def __call__(self, overrides: Sequence[str]) -> DictConfig:
         from hydra._internal.config_loader_impl import ConfigLoaderImpl
