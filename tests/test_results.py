@@ -122,3 +122,33 @@ def test_what_the_process_remembers_keeps_to_its_byte_budget(tmp_path, monkeypat
     fresh = tmp_path.parent / "copy-budget"
     shutil.copytree(tmp_path, fresh)
     pd.testing.assert_frame_equal(merged, results._load(fresh, use_merged=False)[0])
+
+
+# ---------------------------------------------------------------- summaries' JSON
+def test_summary_json_names_non_finite_values_and_reads_them_back():
+    """dumps writes strict JSON (no NaN/Infinity tokens: their names as text, numpy and
+    torch scalars as numbers); loads gives the floats back, an escaped spelling too."""
+    import json
+    import math
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    from harness.results import dumps, loads
+
+    plain = {"a": 1.5, "b": [1, 2, (3, 4)], "c": None, "m": np.float32(1.5), "i": np.int64(3),
+             "p": Path("/x"), "arr": np.arange(3)}
+    assert json.loads(dumps(plain)) == {"a": 1.5, "b": [1, 2, [3, 4]], "c": None, "m": 1.5,
+                                        "i": 3, "p": "/x", "arr": "[0 1 2]"}
+    odd = {"x": float("nan"), "y": [math.inf, -math.inf], "n": np.float64("nan"),
+           "f": np.float32("-inf"), "t": torch.tensor(math.inf), "ok": 2.0}
+    text = dumps(odd)
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"x": "nan", "y": ["inf", "-inf"], "n": "nan", "f": "-inf",
+                                "t": "inf", "ok": 2.0}
+    back = loads(text)
+    assert math.isnan(back["x"]) and back["y"] == [math.inf, -math.inf] and back["ok"] == 2.0
+    assert loads(dumps(plain))["b"] == [1, 2, [3, 4]]
+    assert math.isnan(loads('{"a": "\\u006ean"}')["a"])  # "nan", spelt with an escape
+    assert loads('{"a": "nano", "b": "info"}') == {"a": "nano", "b": "info"}
