@@ -38,6 +38,9 @@ def run_command(main) -> None:  # main: () -> int | None
     import os
     import sys
 
+    from harness.startup import command
+
+    command()  # heavy imports from here on are frozen once made (harness.startup)
     try:
         try:
             code = main()

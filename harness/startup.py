@@ -10,11 +10,14 @@ collections while ``torch, sklearn.datasets, pandas, pyarrow.parquet`` are impor
 as long as the process: none of them is ever garbage. Side by side, in alternation,
 the main command now takes 0.78x the time it took before (5.5 s against 7.1 s).
 
-:func:`import_settled` imports modules with the collector paused, then freezes every
-object alive (:func:`gc.freeze`, the standard library's tool for long-lived objects) so
-later collections skip them; the commands call it where they first need a heavy
-package, and :func:`harness.errors.run_command` freezes everything before the exit.
-Objects made afterwards are collected as usual.
+:func:`import_settled` imports modules with the collector paused and, in a command's
+process (:func:`command`), then freezes every object alive (:func:`gc.freeze`, the
+standard library's tool for long-lived objects) so later collections skip them; the
+commands call it where they first need a heavy package, and
+:func:`harness.errors.run_command` freezes everything before the exit. Objects made
+afterwards are collected as usual. A program or notebook that imports the harness as a
+library gets the pause only: a freeze would also keep whatever garbage it had not
+collected yet alive for good.
 
 This module imports nothing heavy itself.
 """
@@ -26,10 +29,27 @@ import importlib
 import sys
 from types import ModuleType
 
+_COMMAND = [False]  # whether this process is one of the harness's commands
+
+
+def command() -> None:
+    """Mark this process as one of the harness's commands (``python -m harness`` and the
+    others), whose objects alive after an import live as long as it: from now on
+    :func:`import_settled` and :func:`settle` freeze them."""
+    _COMMAND[0] = True
+
+
+def settle() -> None:
+    """In a command's process, freeze every object alive now (see :func:`command`); in
+    any other, nothing."""
+    if _COMMAND[0]:
+        gc.freeze()
+
 
 def import_settled(*names: str) -> list[ModuleType]:
     """Import the modules ``names`` (dotted, e.g. ``"sklearn.datasets"``), the collector
-    paused while those not imported yet are, then everything alive frozen out of it.
+    paused while those not imported yet are, then (in a command's process) everything
+    alive frozen out of it.
 
     Returns the modules, in order. Modules already imported cost a dictionary lookup
     (nothing is frozen then). The collector is enabled again afterwards when it was
@@ -43,7 +63,7 @@ def import_settled(*names: str) -> list[ModuleType]:
             for name in todo:
                 importlib.import_module(name)
         finally:
-            gc.freeze()
+            settle()
             if enabled:
                 gc.enable()
     return [sys.modules[name] for name in names]

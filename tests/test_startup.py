@@ -23,7 +23,16 @@ def module_dir(tmp_path, monkeypatch):
         del sys.modules[name]
 
 
-def test_an_import_runs_with_the_collector_paused_and_its_objects_are_frozen(module_dir):
+@pytest.fixture
+def as_command(monkeypatch):
+    """This test process taken for a command's (harness.startup.command)."""
+    from harness import startup
+
+    monkeypatch.setattr(startup, "_COMMAND", [True])
+
+
+def test_an_import_runs_with_the_collector_paused_and_its_objects_are_frozen(module_dir,
+                                                                             as_command):
     (module_dir / "settled_probe_a.py").write_text(
         "import gc\nCOLLECTING = gc.isenabled()\nclass Made:\n    pass\nMADE = Made()\n")
     assert gc.isenabled()
@@ -33,14 +42,36 @@ def test_an_import_runs_with_the_collector_paused_and_its_objects_are_frozen(mod
         assert module.COLLECTING is False  # paused while it was imported
         assert gc.isenabled()  # and running again after
         assert gc.get_freeze_count() > frozen
-        assert not gc.is_tracked(module.MADE) or \
-            all(obj is not module.MADE for obj in gc.get_objects())  # frozen: not walked
+        assert all(obj is not module.MADE for obj in gc.get_objects())  # frozen: not walked
         # imported already: nothing paused, nothing frozen
         count = gc.get_freeze_count()
         assert import_settled("settled_probe_a") == [module]
         assert gc.get_freeze_count() == count
     finally:
         gc.unfreeze()
+
+
+def test_a_library_user_gets_the_pause_but_no_freeze_and_its_garbage_is_collected(
+        module_dir):
+    """Outside a command (a program or notebook importing the harness), nothing is frozen:
+    garbage not collected yet at the import is still collected afterwards."""
+    import weakref
+
+    class Node:
+        pass
+
+    (module_dir / "settled_probe_d.py").write_text(
+        "import gc\nCOLLECTING = gc.isenabled()\n")
+    cycle = Node()
+    cycle.me = cycle
+    alive = weakref.ref(cycle)
+    del cycle  # garbage, in a cycle: only the collector frees it
+    frozen = gc.get_freeze_count()
+    (module,) = import_settled("settled_probe_d")
+    assert module.COLLECTING is False and gc.isenabled()
+    assert gc.get_freeze_count() == frozen
+    gc.collect()
+    assert alive() is None
 
 
 def test_a_failed_import_raises_and_leaves_the_collector_running(module_dir):

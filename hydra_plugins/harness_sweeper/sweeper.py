@@ -21,7 +21,6 @@ Two faults are handled here, where the sweep's folder and its jobs are known:
   on its own is recorded as failed (its ``summary.json`` says so) and the sweep goes on.
 """
 
-import gc
 import logging
 import time
 from dataclasses import dataclass
@@ -57,7 +56,7 @@ class HarnessSweeper(basic_sweeper()):
         self.rerun = rerun
 
     def sweep(self, arguments: List[str]) -> Any:  # noqa: UP006
-        from harness.startup import import_settled
+        from harness.startup import import_settled, settle
 
         import_settled("harness.jobs.lifecycle", "harness.sweep")  # torch, pandas, pyarrow
         from harness.sweep import plan, write_manifest
@@ -86,8 +85,9 @@ class HarnessSweeper(basic_sweeper()):
                            len(planned.duplicates))
             # What exists now (the imports, torch's included, the compositions, the plan)
             # lives as long as the sweep: frozen out of the cyclic garbage collector, so
-            # its full collections during the jobs walk only what the jobs make.
-            gc.freeze()
+            # its full collections during the jobs walk only what the jobs make (in a
+            # command's process only: see harness.startup)
+            settle()
 
             returns = []
             todo = planned.todo
