@@ -161,3 +161,22 @@ def test_a_dead_worker_loses_only_its_own_job(tmp_path):
     assert lost["status"] == "failed"
     assert lost["error"].startswith("RuntimeError: its worker process died while it ran")
     assert lost["config"]["loss"] == "mae"
+
+
+@pytest.mark.parametrize("launcher", ["basic", "vectorized"])
+@pytest.mark.parametrize("folders", [
+    ["hydra.job.config.override_dirname.exclude_keys=[seed]"],  # folders without the seed
+    ["hydra.sweep.subdir=same"],  # one folder for every job
+])
+def test_two_configs_that_would_share_a_run_folder_are_refused_before_anything_runs(
+        tmp_path, launcher, folders):
+    """Two jobs with different run ids and one folder: the second would write over the
+    first, and each resume would train one of them again. One line naming both jobs and
+    the folder, exit 2, nothing trained."""
+    got = run_main("-m", *TINY, "model=linear", "seed=0,1", f"hydra/launcher={launcher}",
+                   *folders, f"hydra.sweep.dir={tmp_path}")
+    assert got.returncode == 2
+    line = got.stderr.strip()
+    assert line.startswith("error: the jobs ") and "\n" not in line, line
+    assert "seed=0" in line and "seed=1" in line and "same run folder" in line
+    assert not list(tmp_path.rglob("summary.json")) and not list(tmp_path.rglob(".hydra"))

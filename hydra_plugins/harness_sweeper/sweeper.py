@@ -33,6 +33,8 @@ from omegaconf import OmegaConf, open_dict, read_write
 
 from harness.jobs.compose import Composer, basic_sweeper
 
+DEFAULT_SUBDIR = "${harness_job_dir:${hydra.job.override_dirname}}"  # conf/config.yaml's
+
 log = logging.getLogger("harness")
 
 
@@ -76,6 +78,7 @@ class HarnessSweeper(basic_sweeper()):
         try:
             planned = plan(jobs, composer, sweep_dir, self.rerun)
             _check_numbered_folders(self.config, planned)
+            _check_distinct_folders(self.config, planned, composer)
             log.info("%s (sweep folder %s)", planned.describe(), sweep_dir)
             for job, first in planned.duplicates[:5]:
                 log.info("duplicate: %s gives the config of %s (one run id): it runs once",
@@ -183,6 +186,39 @@ def _check_numbered_folders(config: Any, planned: Any) -> None:
             "runs; nothing ran. Resume with the default subdir (folders named by the "
             "overrides), add hydra.sweeper.rerun=true to run every job again, or choose a "
             "new hydra.sweep.dir.")
+
+
+def _check_distinct_folders(config: Any, planned: Any, composer: Any) -> None:
+    """Two jobs of different configs (two run ids) must not share a run folder: the one
+    that runs second would write over the first's files, and each resume would train one
+    of them again. Folder names come from the overrides, so this happens when
+    ``hydra.job.config.override_dirname.exclude_keys`` leaves out what tells two jobs
+    apart (``[seed]`` in a sweep over seeds), or when two values differ only in
+    characters a folder name cannot hold (``data.path=/a b`` and ``data.path=/a_b``).
+    Refused with one line naming both jobs, before anything runs. Folders named by job
+    number are distinct by construction (and refused on resume, above)."""
+    from harness.errors import HarnessError
+    from harness.jobs.resume import job_dirname
+    from harness.sweep import job_folder
+
+    node = config.hydra.sweep._get_node("subdir")
+    raw = str(node._value()) if node is not None else ""
+    if "hydra.job.num" in raw or "hydra.job.id" in raw:
+        return
+    named: Dict[str, List[str]] = {}  # noqa: UP006
+    for job in [*planned.done, *planned.todo]:
+        light = composer.light(list(job)) if raw == DEFAULT_SUBDIR else None
+        folder = (job_dirname(light.override_dirname) if light is not None
+                  else str(job_folder(composer(list(job)), "")))
+        first = named.setdefault(folder, list(job))
+        if first != list(job):
+            raise HarnessError(
+                f"the jobs {' '.join(first)} and {' '.join(job)} would write the same run "
+                f"folder {Path(str(config.hydra.sweep.dir)) / folder}, the second over the "
+                "first; nothing ran. Keep what tells them apart in the folder names "
+                "(hydra.sweep.subdir, hydra.job.config.override_dirname.exclude_keys), or "
+                "give values that differ in more than characters a folder name cannot hold "
+                "(spaces, /, :).")
 
 
 def _ended_since(folder: Path, t0: float) -> bool:
