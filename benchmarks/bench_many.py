@@ -80,7 +80,7 @@ def main() -> None:
                             wall(["-m", "harness", "-m", *DEFAULT, f"seed=range(0,{seeds})",
                                   f"hydra/launcher={launcher}", f"hydra.sweep.dir={out}"],
                                  root))
-            med = {k: statistics.median(v) for k, v in times.items()}
+    med = {k: statistics.median(v) for k, v in times.items()}
     print(f"code: {root}; median of {args.repeats} run(s) per command")
     print(f"{'command':30}{'wall s':>9}{'per job ms':>12}")
     base = sizes[0]

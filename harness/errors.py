@@ -31,7 +31,8 @@ def run_command(main) -> None:  # main: () -> int | None
     first frozen out of the cyclic garbage collector (:func:`gc.freeze`): the
     interpreter's finalisation then skips a collection that walks each of the objects
     the imports made (torch, scikit-learn and SciPy: about 300,000), some 0.6 s of a 6 s
-    command here (``benchmarks/bench_many.py``). Everything else of an exit happens as
+    command here (the same command with and without it, in alternation). Everything
+    else of an exit happens as
     before: ``atexit`` handlers (log files flushed and closed), threads joined, standard
     streams flushed, modules torn down."""
     import gc

@@ -35,6 +35,10 @@ KEEP = ("completed", "diverged")  # finished results a re-run does not redo
 MAX_DIRNAME = 120
 
 
+# conf/config.yaml's hydra.sweep.subdir: a sweep job's folder named by its overrides
+DEFAULT_SUBDIR = "${harness_job_dir:${hydra.job.override_dirname}}"
+
+
 def job_dirname(overrides: str) -> str:
     """A sweep job's folder name from its overrides (``loss=mse,seed=0``): the same job
     always lands in the same folder, whatever order the sweep lists it in, which is what

@@ -33,8 +33,6 @@ from omegaconf import OmegaConf, open_dict, read_write
 
 from harness.jobs.compose import Composer, basic_sweeper
 
-DEFAULT_SUBDIR = "${harness_job_dir:${hydra.job.override_dirname}}"  # conf/config.yaml's
-
 log = logging.getLogger("harness")
 
 
@@ -169,6 +167,17 @@ class HarnessSweeper(basic_sweeper()):
                         cfg.hydra.job.override_dirname or "(no overrides)", summary)
 
 
+def _subdir_text(config: Any) -> str:
+    """``hydra.sweep.subdir`` as written (its interpolations not resolved)."""
+    node = config.hydra.sweep._get_node("subdir")
+    return str(node._value()) if node is not None else ""
+
+
+def _numbered(subdir: str) -> bool:
+    """Whether job folders are named by job number (``${hydra.job.num}``, ``.id``)."""
+    return "hydra.job.num" in subdir or "hydra.job.id" in subdir
+
+
 def _check_numbered_folders(config: Any, planned: Any) -> None:
     """A sweep whose job folders are named by job number (``hydra.sweep.subdir`` using
     ``${hydra.job.num}`` or ``${hydra.job.id}``) cannot resume: the jobs left to run are
@@ -176,9 +185,8 @@ def _check_numbered_folders(config: Any, planned: Any) -> None:
     over. Refused with one line when some jobs are done and some are not."""
     from harness.errors import HarnessError
 
-    node = config.hydra.sweep._get_node("subdir")
-    raw = str(node._value()) if node is not None else ""
-    if planned.done and planned.todo and ("hydra.job.num" in raw or "hydra.job.id" in raw):
+    raw = _subdir_text(config)
+    if planned.done and planned.todo and _numbered(raw):
         raise HarnessError(
             f"hydra.sweep.subdir={raw} names job folders by job number, and {len(planned.done)} "
             f"of this sweep's jobs are done in {config.hydra.sweep.dir}: the "
@@ -198,12 +206,11 @@ def _check_distinct_folders(config: Any, planned: Any, composer: Any) -> None:
     Refused with one line naming both jobs, before anything runs. Folders named by job
     number are distinct by construction (and refused on resume, above)."""
     from harness.errors import HarnessError
-    from harness.jobs.resume import job_dirname
+    from harness.jobs.resume import DEFAULT_SUBDIR, job_dirname
     from harness.sweep import job_folder
 
-    node = config.hydra.sweep._get_node("subdir")
-    raw = str(node._value()) if node is not None else ""
-    if "hydra.job.num" in raw or "hydra.job.id" in raw:
+    raw = _subdir_text(config)
+    if _numbered(raw):
         return
     named: Dict[str, List[str]] = {}  # noqa: UP006
     for job in [*planned.done, *planned.todo]:

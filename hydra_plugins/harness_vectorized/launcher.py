@@ -29,6 +29,7 @@ the console.
 
 import contextlib
 import copy
+import functools
 import logging
 import logging.config
 import os
@@ -52,9 +53,10 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict, read_write
 
+from harness.jobs.resume import DEFAULT_SUBDIR
+
 log = logging.getLogger("harness")
 
-DEFAULT_SUBDIR = "${harness_job_dir:${hydra.job.override_dirname}}"
 OUT = "/@@harness-output-dir@@"  # a sentinel output folder, replaced per job
 
 
@@ -155,18 +157,14 @@ def _plain(value: str) -> bool:
         dumper.resolve(yaml.ScalarNode, value, (True, False)) == node.tag
 
 
-_DUMPER: List[Any] = []  # noqa: UP006
-
-
+@functools.cache
 def _dumper() -> Any:
     """An instance of OmegaConf's YAML dumper, to represent and resolve (never to emit)."""
-    if not _DUMPER:
-        import io
+    import io
 
-        from omegaconf._utils import get_omega_conf_dumper
+    from omegaconf._utils import get_omega_conf_dumper
 
-        _DUMPER.append(get_omega_conf_dumper()(io.StringIO()))
-    return _DUMPER[0]
+    return get_omega_conf_dumper()(io.StringIO())
 
 
 def _rendered(path: tuple, kind: str, value: Any) -> Any:
