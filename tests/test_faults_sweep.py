@@ -180,3 +180,21 @@ def test_two_configs_that_would_share_a_run_folder_are_refused_before_anything_r
     assert line.startswith("error: the jobs ") and "\n" not in line, line
     assert "seed=0" in line and "seed=1" in line and "same run folder" in line
     assert not list(tmp_path.rglob("summary.json")) and not list(tmp_path.rglob(".hydra"))
+
+
+def test_two_protocol_jobs_whose_names_are_one_folder_get_two_folders(tmp_path):
+    """A protocol stage names run folders by the overrides, made safe for a file system:
+    two values that differ only in characters a folder name cannot hold give one name.
+    The second job gets the name plus its run id, as a folder of another spec's finished
+    run does, so neither writes over the other."""
+    from harness.protocol.run import Job, _job_folder
+
+    a = Job("test", ["data.path=/t a.csv"], "huber", [], 0, run_id="aaaaaaaaaaaa")
+    b = Job("test", ["data.path=/t_a.csv"], "huber", [], 0, run_id="bbbbbbbbbbbb")
+    assert a.name == b.name  # the premise
+    taken: set[Path] = set()
+    first, second = _job_folder(tmp_path, a, taken), _job_folder(tmp_path, b, taken)
+    assert first == tmp_path / a.name
+    assert second == tmp_path / f"{b.name}-bbbbbbbbbbbb"
+    assert _job_folder(tmp_path, Job("test", ["x=1"], "mse", [], 1, run_id="c"), taken) \
+        == tmp_path / Job("test", ["x=1"], "mse", [], 1).name

@@ -133,8 +133,9 @@ def run_stage(jobs: list[Job], stage_dir: Path, out: Path, metric: dict[str, str
         log(f"[{next(count)}/{len(jobs)}] {stage_dir.name} {job.name}: {how}")
 
     fresh = []
+    taken: set[Path] = set()  # folders given to this stage's jobs so far
     for job in todo:
-        run_dir = _job_folder(stage_dir, job)
+        run_dir = _job_folder(stage_dir, job, taken)
         if run_dir.is_symlink():  # not the harness's: the link goes, not what it points to
             run_dir.unlink()
         elif run_dir.exists():  # a failed or unfinished attempt of this run: nothing is kept
@@ -176,14 +177,18 @@ def _refuse_duplicates(jobs: list[Job]) -> None:
                                "are one value).")
 
 
-def _job_folder(stage_dir: Path, job: Job) -> Path:
+def _job_folder(stage_dir: Path, job: Job, taken: set[Path]) -> Path:
     """The job's run folder: named by its overrides, unless that folder holds a finished
-    run of another spec (the same overrides, other fixed keys such as trainer.epochs):
-    that run is kept, and this job gets the name plus its run id."""
-    other = finished_runs(stage_dir / job.name)
-    if other and job.run_id not in other:
-        return stage_dir / f"{job.name}-{job.run_id}"
-    return stage_dir / job.name
+    run of another spec (the same overrides, other fixed keys such as trainer.epochs),
+    or another job of this stage has it (``taken``; two values that differ only in
+    characters a folder name cannot hold, ``/t a.csv`` and ``/t_a.csv``): that run is
+    kept, and this job gets the name plus its run id. The folder is added to ``taken``."""
+    folder = stage_dir / job.name
+    other = finished_runs(folder)
+    if (other and job.run_id not in other) or folder in taken:
+        folder = stage_dir / f"{job.name}-{job.run_id}"
+    taken.add(folder)
+    return folder
 
 
 # ---------------------------------------------------------------- selection
